@@ -54,8 +54,15 @@ pub fn line_col(text: &[u8], offset: usize) -> (u32, u32) {
     let offset = offset.min(text.len());
     let before = &text[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map(|i| i + 1).unwrap_or(0);
-    let col = String::from_utf8_lossy(&before[line_start..]).chars().count() as u32 + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let col = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count() as u32
+        + 1;
     (line, col)
 }
 
@@ -129,7 +136,11 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {} [{}]", self.location, self.severity, self.message, self.code)?;
+        write!(
+            f,
+            "{}: {}: {} [{}]",
+            self.location, self.severity, self.message, self.code
+        )?;
         if let Some(h) = &self.hint {
             write!(f, "\n  hint: {h}")?;
         }
@@ -308,7 +319,11 @@ impl DropReport {
         self.items.is_empty()
     }
     pub fn count(&self, what: &str) -> usize {
-        self.items.iter().find(|(w, _)| w == what).map(|x| x.1).unwrap_or(0)
+        self.items
+            .iter()
+            .find(|(w, _)| w == what)
+            .map(|x| x.1)
+            .unwrap_or(0)
     }
     pub fn merge(&mut self, other: DropReport) {
         for (w, n) in other.items {

@@ -116,12 +116,23 @@ pub trait Format: Send + Sync {
 
     /// Reads `input` into the model. Errors carry a location.
     fn read(&self, _input: &Input, _opts: &ReadOptions) -> Result<Dataset> {
-        Err(FormatError::Unsupported(format!("{} cannot be imported", self.info().name)))
+        Err(FormatError::Unsupported(format!(
+            "{} cannot be imported",
+            self.info().name
+        )))
     }
 
     /// Writes `dataset` into `out`, reporting what the format could not carry.
-    fn write(&self, _dataset: &Dataset, _out: &mut dyn OutputSink, _opts: &WriteOptions) -> Result<DropReport> {
-        Err(FormatError::Unsupported(format!("{} cannot be exported", self.info().name)))
+    fn write(
+        &self,
+        _dataset: &Dataset,
+        _out: &mut dyn OutputSink,
+        _opts: &WriteOptions,
+    ) -> Result<DropReport> {
+        Err(FormatError::Unsupported(format!(
+            "{} cannot be exported",
+            self.info().name
+        )))
     }
 
     /// Checks `input` and reports every problem found, with locations. The default reads the input and
@@ -132,7 +143,11 @@ pub trait Format: Send + Sync {
         match self.read(input, opts) {
             Ok(ds) => {
                 let name = input.name().to_string();
-                check_dataset(&ds, &mut |r| Location::json(name.clone(), r.path()), &mut diags)
+                check_dataset(
+                    &ds,
+                    &mut |r| Location::json(name.clone(), r.path()),
+                    &mut diags,
+                )
             }
             Err(e) => diags.push(e.to_diagnostic(input.name())),
         }
@@ -171,16 +186,28 @@ impl AnnRef {
 
 /// Model-level checks shared by every format: label and attribute references, attribute values,
 /// geometry, frames. `locate` turns an annotation reference into a file location.
-pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, diags: &mut Diagnostics) {
+pub fn check_dataset(
+    ds: &Dataset,
+    locate: &mut dyn FnMut(AnnRef) -> Location,
+    diags: &mut Diagnostics,
+) {
     use crate::geometry::check_points;
     let idx = ds.label_index();
-    let frame_size = |frame: u32| ds.frame(frame).filter(|f| f.has_size()).map(|f| (f.width, f.height));
+    let frame_size = |frame: u32| {
+        ds.frame(frame)
+            .filter(|f| f.has_size())
+            .map(|f| (f.width, f.height))
+    };
     let has_frames = !ds.frames.is_empty();
 
     let mut seen_label_names = std::collections::HashSet::new();
     for (i, l) in ds.labels.iter().enumerate() {
         if l.name.is_empty() {
-            diags.error(locate(AnnRef::Label(i)), "empty-label-name", "label has an empty name");
+            diags.error(
+                locate(AnnRef::Label(i)),
+                "empty-label-name",
+                "label has an empty name",
+            );
         }
         if !seen_label_names.insert(l.name.as_str()) {
             diags.error(
@@ -198,21 +225,30 @@ pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, d
         let label = idx.label(label_id);
         for a in attrs {
             match idx.spec(a.spec_id) {
-                None => diags.error(loc(), "undeclared-attribute", format!("attribute id {} is not declared", a.spec_id)),
+                None => diags.error(
+                    loc(),
+                    "undeclared-attribute",
+                    format!("attribute id {} is not declared", a.spec_id),
+                ),
                 Some(spec) => {
                     if let Some(label) = label {
                         if !label.attributes.iter().any(|s| s.id == spec.id) {
                             diags.error(
                                 loc(),
                                 "undeclared-attribute",
-                                format!("attribute {:?} is not declared for label {:?}", spec.name, label.name),
+                                format!(
+                                    "attribute {:?} is not declared for label {:?}",
+                                    spec.name, label.name
+                                ),
                             );
                             continue;
                         }
                     }
                     if !spec.accepts(&a.value) {
                         let allowed = match spec.input_type {
-                            crate::model::InputType::Number => format!("a number in {}", spec.values.join(";")),
+                            crate::model::InputType::Number => {
+                                format!("a number in {}", spec.values.join(";"))
+                            }
                             crate::model::InputType::Checkbox => "true or false".to_string(),
                             _ => format!("one of {:?}", spec.values),
                         };
@@ -220,7 +256,10 @@ pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, d
                             Diagnostic::error(
                                 loc(),
                                 "attribute-value",
-                                format!("value {:?} of attribute {:?} is not allowed", a.value, spec.name),
+                                format!(
+                                    "value {:?} of attribute {:?} is not allowed",
+                                    a.value, spec.name
+                                ),
                             )
                             .with_hint(format!("expected {allowed}")),
                         );
@@ -232,14 +271,22 @@ pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, d
 
     let check_frame = |frame: u32, loc: &mut dyn FnMut() -> Location, diags: &mut Diagnostics| {
         if has_frames && ds.frame(frame).is_none() {
-            diags.error(loc(), "unknown-frame", format!("frame {frame} is not in the frame list"));
+            diags.error(
+                loc(),
+                "unknown-frame",
+                format!("frame {frame} is not in the frame list"),
+            );
         }
     };
 
     for (i, t) in ds.tags.iter().enumerate() {
         let mut loc = || locate(AnnRef::Tag(i));
         if idx.label(t.label_id).is_none() {
-            diags.error(loc(), "undeclared-label", format!("label id {} is not declared", t.label_id));
+            diags.error(
+                loc(),
+                "undeclared-label",
+                format!("label id {} is not declared", t.label_id),
+            );
         }
         check_frame(t.frame, &mut loc, diags);
         check_attrs(t.label_id, &t.attributes, &mut loc, diags);
@@ -247,7 +294,11 @@ pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, d
     for (i, s) in ds.shapes.iter().enumerate() {
         let mut loc = || locate(AnnRef::Shape(i));
         if idx.label(s.label_id).is_none() {
-            diags.error(loc(), "undeclared-label", format!("label id {} is not declared", s.label_id));
+            diags.error(
+                loc(),
+                "undeclared-label",
+                format!("label id {} is not declared", s.label_id),
+            );
         }
         check_frame(s.frame, &mut loc, diags);
         check_attrs(s.label_id, &s.attributes, &mut loc, diags);
@@ -257,9 +308,17 @@ pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, d
         for (j, e) in s.elements.iter().enumerate() {
             let mut loc = || locate(AnnRef::Element(i, j));
             if idx.label(e.label_id).is_none() {
-                diags.error(loc(), "undeclared-label", format!("label id {} is not declared", e.label_id));
+                diags.error(
+                    loc(),
+                    "undeclared-label",
+                    format!("label id {} is not declared", e.label_id),
+                );
             } else if idx.parent(e.label_id).map(|p| p.id) != Some(s.label_id) {
-                diags.error(loc(), "undeclared-label", "skeleton element's label is not a sub-label of the skeleton");
+                diags.error(
+                    loc(),
+                    "undeclared-label",
+                    "skeleton element's label is not a sub-label of the skeleton",
+                );
             }
             if let Some(msg) = check_points(e.kind, &e.points, frame_size(s.frame)) {
                 diags.push(Diagnostic::error(loc(), "geometry", msg));
@@ -269,7 +328,11 @@ pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, d
     for (i, t) in ds.tracks.iter().enumerate() {
         let mut loc = || locate(AnnRef::Track(i));
         if idx.label(t.label_id).is_none() {
-            diags.error(loc(), "undeclared-label", format!("label id {} is not declared", t.label_id));
+            diags.error(
+                loc(),
+                "undeclared-label",
+                format!("label id {} is not declared", t.label_id),
+            );
         }
         if t.shapes.is_empty() {
             diags.error(loc(), "empty-track", "track has no keyframes");
@@ -281,7 +344,11 @@ pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, d
             check_frame(ts.frame, &mut loc, diags);
             if let Some(prev) = last {
                 if ts.frame <= prev {
-                    diags.error(loc(), "keyframe-order", format!("keyframe {} does not follow frame {prev}", ts.frame));
+                    diags.error(
+                        loc(),
+                        "keyframe-order",
+                        format!("keyframe {} does not follow frame {prev}", ts.frame),
+                    );
                 }
             }
             last = Some(ts.frame);
@@ -295,7 +362,11 @@ pub fn check_dataset(ds: &Dataset, locate: &mut dyn FnMut(AnnRef) -> Location, d
     let mut seen = std::collections::HashSet::new();
     for (i, f) in ds.frames.iter().enumerate() {
         if !seen.insert(f.id) {
-            diags.error(locate(AnnRef::Frame(i)), "duplicate-id", format!("frame {} appears twice", f.id));
+            diags.error(
+                locate(AnnRef::Frame(i)),
+                "duplicate-id",
+                format!("frame {} appears twice", f.id),
+            );
         }
     }
 }
@@ -350,14 +421,21 @@ pub struct Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Entry").field("info", &self.info).field("origin", &self.origin).finish()
+        f.debug_struct("Entry")
+            .field("info", &self.info)
+            .field("origin", &self.origin)
+            .finish()
     }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RegistryError {
     #[error("format name {name:?} of {new} is already taken by {existing}")]
-    NameTaken { name: String, existing: String, new: String },
+    NameTaken {
+        name: String,
+        existing: String,
+        new: String,
+    },
     #[error("format has an empty name ({0})")]
     EmptyName(String),
 }
@@ -378,7 +456,8 @@ impl Registry {
     /// reported as an error.
     pub fn builtin() -> std::result::Result<Registry, RegistryError> {
         let mut r = Registry::new();
-        let mut regs: Vec<&FormatRegistration> = inventory::iter::<FormatRegistration>.into_iter().collect();
+        let mut regs: Vec<&FormatRegistration> =
+            inventory::iter::<FormatRegistration>.into_iter().collect();
         regs.sort_by_key(|r| r.crate_name);
         for reg in regs {
             r.register((reg.make)(), Origin::Builtin(reg.crate_name))?;
@@ -387,7 +466,11 @@ impl Registry {
     }
 
     /// Adds a format, refusing one whose name or alias is already taken by another format's name or alias.
-    pub fn register(&mut self, format: Box<dyn Format>, origin: Origin) -> std::result::Result<(), RegistryError> {
+    pub fn register(
+        &mut self,
+        format: Box<dyn Format>,
+        origin: Origin,
+    ) -> std::result::Result<(), RegistryError> {
         let info = format.info();
         if info.name.trim().is_empty() {
             return Err(RegistryError::EmptyName(origin.to_string()));
@@ -401,7 +484,11 @@ impl Registry {
                 });
             }
         }
-        self.entries.push(Entry { info, origin, format });
+        self.entries.push(Entry {
+            info,
+            origin,
+            format,
+        });
         Ok(())
     }
 
@@ -411,22 +498,32 @@ impl Registry {
 
     /// Finds a format by exact name, then exact alias, then either ignoring case and spacing.
     pub fn get(&self, name: &str) -> Option<&Entry> {
-        let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let norm = |s: &str| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
         self.entries
             .iter()
             .find(|e| e.info.name == name)
-            .or_else(|| self.entries.iter().find(|e| e.info.aliases.iter().any(|a| a == name)))
             .or_else(|| {
-                let n = norm(name);
                 self.entries
                     .iter()
-                    .find(|e| norm(&e.info.name) == n || e.info.aliases.iter().any(|a| norm(a) == n))
+                    .find(|e| e.info.aliases.iter().any(|a| a == name))
+            })
+            .or_else(|| {
+                let n = norm(name);
+                self.entries.iter().find(|e| {
+                    norm(&e.info.name) == n || e.info.aliases.iter().any(|a| norm(a) == n)
+                })
             })
     }
 
     /// Like [`Registry::get`], with an error that lists close names.
     pub fn resolve(&self, name: &str) -> Result<&Entry> {
-        self.get(name).ok_or_else(|| FormatError::UnknownFormat(name.to_string()))
+        self.get(name)
+            .ok_or_else(|| FormatError::UnknownFormat(name.to_string()))
     }
 
     /// Names similar to `name`, for "did you mean" hints.
@@ -437,7 +534,12 @@ impl Registry {
             .iter()
             .filter(|e| {
                 let l = e.info.name.to_lowercase();
-                !first.is_empty() && (l.contains(&first) || e.info.aliases.iter().any(|a| a.to_lowercase().contains(&first)))
+                !first.is_empty()
+                    && (l.contains(&first)
+                        || e.info
+                            .aliases
+                            .iter()
+                            .any(|a| a.to_lowercase().contains(&first)))
             })
             .map(|e| e.info.name.as_str())
             .collect()

@@ -16,7 +16,11 @@ pub fn check_points(kind: ShapeType, points: &[f64], size: Option<(u32, u32)>) -
     match kind {
         ShapeType::Rectangle | ShapeType::Ellipse => {
             if points.len() != 4 {
-                return Some(format!("{} needs 4 values, found {}", kind.as_str(), points.len()));
+                return Some(format!(
+                    "{} needs 4 values, found {}",
+                    kind.as_str(),
+                    points.len()
+                ));
             }
             if kind == ShapeType::Rectangle && (points[2] < points[0] || points[3] < points[1]) {
                 return Some(format!(
@@ -75,7 +79,15 @@ pub fn check_points(kind: ShapeType, points: &[f64], size: Option<(u32, u32)>) -
         }
         let tol_x = w * OUTSIDE_TOLERANCE;
         let tol_y = h * OUTSIDE_TOLERANCE;
-        if x1 < -tol_x || y1 < -tol_y || x0 > w + tol_x || y0 > h + tol_y || x0 < -tol_x || y0 < -tol_y || x1 > w + tol_x || y1 > h + tol_y {
+        if x1 < -tol_x
+            || y1 < -tol_y
+            || x0 > w + tol_x
+            || y0 > h + tol_y
+            || x0 < -tol_x
+            || y0 < -tol_y
+            || x1 > w + tol_x
+            || y1 > h + tol_y
+        {
             return Some(format!(
                 "{} [{x0}, {y0}, {x1}, {y1}] is far outside the {}x{} image",
                 kind.as_str(),
@@ -91,7 +103,10 @@ pub fn check_points(kind: ShapeType, points: &[f64], size: Option<(u32, u32)>) -
 /// cover it exactly.
 pub fn check_cvat_rle(points: &[f64]) -> Result<(), String> {
     if points.len() < 5 {
-        return Err(format!("mask needs runs and a box, found {} values", points.len()));
+        return Err(format!(
+            "mask needs runs and a box, found {} values",
+            points.len()
+        ));
     }
     let (runs, bbox) = points.split_at(points.len() - 4);
     let (l, t, r, b) = (bbox[0], bbox[1], bbox[2], bbox[3]);
@@ -99,7 +114,9 @@ pub fn check_cvat_rle(points: &[f64]) -> Result<(), String> {
         return Err(format!("mask box [{l}, {t}, {r}, {b}] is inverted"));
     }
     if bbox.iter().any(|v| v.fract() != 0.0) {
-        return Err(format!("mask box [{l}, {t}, {r}, {b}] is not in whole pixels"));
+        return Err(format!(
+            "mask box [{l}, {t}, {r}, {b}] is not in whole pixels"
+        ));
     }
     let area = (r - l + 1.0) * (b - t + 1.0);
     let mut total = 0.0;
@@ -237,7 +254,9 @@ pub fn coco_counts_to_bitmap(counts: &[u64], width: u32, height: u32) -> Result<
     let total: u64 = counts.iter().sum();
     let area = width as u64 * height as u64;
     if total != area {
-        return Err(format!("RLE counts cover {total} pixels but the image has {area}"));
+        return Err(format!(
+            "RLE counts cover {total} pixels but the image has {area}"
+        ));
     }
     let mut bm = Bitmap::new(width, height);
     let mut pos = 0u64;
@@ -267,7 +286,10 @@ pub fn coco_rle_string_to_counts(s: &str) -> Result<Vec<u64>, String> {
                 return Err("compressed RLE string ends inside a value".into());
             };
             if !(48..48 + 64).contains(&b) {
-                return Err(format!("invalid character {:?} in compressed RLE", b as char));
+                return Err(format!(
+                    "invalid character {:?} in compressed RLE",
+                    b as char
+                ));
             }
             let c = (b as i64) - 48;
             x |= (c & 0x1f) << (5 * k);
@@ -446,9 +468,19 @@ mod tests {
 
     #[test]
     fn point_checks() {
-        assert!(check_points(ShapeType::Polygon, &[1.0, 2.0, 3.0], None).unwrap().contains("odd"));
-        assert!(check_points(ShapeType::Polygon, &[1.0, 2.0, 3.0, 4.0], None).unwrap().contains("at least 3"));
+        assert!(check_points(ShapeType::Polygon, &[1.0, 2.0, 3.0], None)
+            .unwrap()
+            .contains("odd"));
+        assert!(
+            check_points(ShapeType::Polygon, &[1.0, 2.0, 3.0, 4.0], None)
+                .unwrap()
+                .contains("at least 3")
+        );
         assert!(check_points(ShapeType::Rectangle, &[0.0, 0.0, 6.0, 7.0], Some((5, 5))).is_none());
-        assert!(check_points(ShapeType::Rectangle, &[0.0, 0.0, 100.0, 10.0], Some((5, 5))).unwrap().contains("far outside"));
+        assert!(
+            check_points(ShapeType::Rectangle, &[0.0, 0.0, 100.0, 10.0], Some((5, 5)))
+                .unwrap()
+                .contains("far outside")
+        );
     }
 }

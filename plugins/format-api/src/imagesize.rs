@@ -33,7 +33,10 @@ pub fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {
             b"VP8L" if bytes.len() >= 25 => {
                 let b = &bytes[21..25];
                 let w = 1 + (((b[1] as u32 & 0x3f) << 8) | b[0] as u32);
-                let h = 1 + (((b[3] as u32 & 0x0f) << 10) | ((b[2] as u32) << 2) | ((b[1] as u32 & 0xc0) >> 6));
+                let h = 1
+                    + (((b[3] as u32 & 0x0f) << 10)
+                        | ((b[2] as u32) << 2)
+                        | ((b[1] as u32 & 0xc0) >> 6));
                 Some((w, h))
             }
             _ => None,
@@ -71,9 +74,11 @@ pub fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {
 /// Whether a file name looks like an image CVAT accepts.
 pub fn is_image_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    [".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jpe", ".jp2"]
-        .iter()
-        .any(|e| lower.ends_with(e))
+    [
+        ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".jpe", ".jp2",
+    ]
+    .iter()
+    .any(|e| lower.ends_with(e))
 }
 
 #[cfg(test)]
@@ -82,16 +87,28 @@ mod tests {
 
     #[test]
     fn reads_real_jpeg_sizes() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cvat/exports/rich-A/images");
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/cvat/exports/rich-A/images"
+        );
         let mut n = 0;
         for entry in std::fs::read_dir(dir).expect("shared/ rich-A images") {
             let path = entry.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().to_string();
             // frame_00_640x480.jpg
-            let dims = name.trim_end_matches(".jpg").rsplit('_').next().unwrap().to_string();
+            let dims = name
+                .trim_end_matches(".jpg")
+                .rsplit('_')
+                .next()
+                .unwrap()
+                .to_string();
             let (w, h) = dims.split_once('x').unwrap();
             let bytes = std::fs::read(&path).unwrap();
-            assert_eq!(image_size(&bytes), Some((w.parse().unwrap(), h.parse().unwrap())), "{name}");
+            assert_eq!(
+                image_size(&bytes),
+                Some((w.parse().unwrap(), h.parse().unwrap())),
+                "{name}"
+            );
             n += 1;
         }
         assert_eq!(n, 6);

@@ -130,7 +130,8 @@ impl Input {
 
     /// Whether this is a single plain file (not a ZIP or directory).
     pub fn is_single_file(&self) -> bool {
-        matches!(self.kind, Kind::File(_)) || (matches!(self.kind, Kind::Memory(_)) && self.files.len() == 1)
+        matches!(self.kind, Kind::File(_))
+            || (matches!(self.kind, Kind::Memory(_)) && self.files.len() == 1)
     }
 
     pub fn is_archive(&self) -> bool {
@@ -212,7 +213,8 @@ impl Input {
                 Ok(Box::new(BufReader::with_capacity(256 * 1024, f)))
             }
             Kind::Dir(root) => {
-                let f = File::open(root.join(rel)).map_err(|e| FormatError::io(self.display(rel), e))?;
+                let f = File::open(root.join(rel))
+                    .map_err(|e| FormatError::io(self.display(rel), e))?;
                 Ok(Box::new(BufReader::with_capacity(256 * 1024, f)))
             }
             Kind::Zip(_) | Kind::Memory(_) => Ok(Box::new(Cursor::new(self.read(rel)?))),
@@ -229,12 +231,17 @@ impl Input {
         };
         match &self.kind {
             Kind::File(p) => fs::read(p).map_err(|e| FormatError::io(self.display(rel), e)),
-            Kind::Dir(root) => fs::read(root.join(rel)).map_err(|e| FormatError::io(self.display(rel), e)),
+            Kind::Dir(root) => {
+                fs::read(root.join(rel)).map_err(|e| FormatError::io(self.display(rel), e))
+            }
             Kind::Zip(z) => {
-                let mut z = z.lock().map_err(|_| FormatError::Other("zip archive lock poisoned".into()))?;
+                let mut z = z
+                    .lock()
+                    .map_err(|_| FormatError::Other("zip archive lock poisoned".into()))?;
                 let mut f = z.by_name(rel).map_err(|_| not_found())?;
                 let mut buf = Vec::with_capacity(f.size().min(1 << 30) as usize);
-                f.read_to_end(&mut buf).map_err(|e| FormatError::io(self.display(rel), e))?;
+                f.read_to_end(&mut buf)
+                    .map_err(|e| FormatError::io(self.display(rel), e))?;
                 Ok(buf)
             }
             Kind::Memory(m) => m.get(rel).cloned().ok_or_else(not_found),
@@ -268,7 +275,9 @@ impl Input {
         let mut sink = MemorySink::default();
         for rel in &self.files {
             let data = self.read(rel)?;
-            sink.file(rel)?.write_all(&data).map_err(|e| FormatError::io(rel, e))?;
+            sink.file(rel)?
+                .write_all(&data)
+                .map_err(|e| FormatError::io(rel, e))?;
         }
         zip_files(sink.into_files())
     }
@@ -296,7 +305,10 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
             walk(root, &path, out)?;
         } else if ft.is_file() || (ft.is_symlink() && path.is_file()) {
             if let Ok(rel) = path.strip_prefix(root) {
-                let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+                let rel: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
                 out.push(rel.join("/"));
             }
         }
@@ -342,12 +354,16 @@ impl OutputSink for MemorySink {
 /// Packs in-memory files into a ZIP.
 pub fn zip_files(files: BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
     for (name, data) in files {
-        w.start_file(name.as_str(), opts).map_err(|e| FormatError::Other(format!("zip: {e}")))?;
+        w.start_file(name.as_str(), opts)
+            .map_err(|e| FormatError::Other(format!("zip: {e}")))?;
         w.write_all(&data).map_err(|e| FormatError::io(name, e))?;
     }
-    let cursor = w.finish().map_err(|e| FormatError::Other(format!("zip: {e}")))?;
+    let cursor = w
+        .finish()
+        .map_err(|e| FormatError::Other(format!("zip: {e}")))?;
     Ok(cursor.into_inner())
 }
 
@@ -377,9 +393,16 @@ impl OutputKind {
 }
 
 enum Target {
-    File { file: Option<BufWriter<File>>, started: Option<String> },
-    Zip { zip: Option<zip::ZipWriter<BufWriter<File>>> },
-    Dir { current: Option<BufWriter<File>> },
+    File {
+        file: Option<BufWriter<File>>,
+        started: Option<String>,
+    },
+    Zip {
+        zip: Option<zip::ZipWriter<BufWriter<File>>>,
+    },
+    Dir {
+        current: Option<BufWriter<File>>,
+    },
 }
 
 /// An atomic output on disk: everything is written under a temporary name beside the destination and
@@ -401,7 +424,10 @@ impl Output {
         if !parent.is_dir() {
             return Err(FormatError::io(
                 &disp,
-                io::Error::new(io::ErrorKind::NotFound, format!("directory {} does not exist", parent.display())),
+                io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("directory {} does not exist", parent.display()),
+                ),
             ));
         }
         let base = dest
@@ -421,10 +447,17 @@ impl Output {
                 }
             }
             OutputKind::Dir => {
-                if dest.exists() && fs::read_dir(dest).map(|mut d| d.next().is_some()).unwrap_or(true) {
+                if dest.exists()
+                    && fs::read_dir(dest)
+                        .map(|mut d| d.next().is_some())
+                        .unwrap_or(true)
+                {
                     return Err(FormatError::io(
                         &disp,
-                        io::Error::new(io::ErrorKind::AlreadyExists, "directory exists and is not empty"),
+                        io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            "directory exists and is not empty",
+                        ),
                     ));
                 }
                 fs::create_dir(&temp).map_err(|e| FormatError::io(&disp, e))?;
@@ -459,7 +492,9 @@ impl Output {
             },
             Target::Zip { zip } => {
                 if let Some(zip) = zip.take() {
-                    let mut w = zip.finish().map_err(|e| FormatError::Other(format!("{disp}: zip: {e}")))?;
+                    let mut w = zip
+                        .finish()
+                        .map_err(|e| FormatError::Other(format!("{disp}: zip: {e}")))?;
                     w.flush().map_err(|e| FormatError::io(&disp, e))?;
                 }
             }
@@ -511,7 +546,9 @@ fn safe_rel(rel: &str) -> Result<()> {
         || rel.contains('\\')
         || rel.split('/').any(|c| c == ".." || c.is_empty());
     if bad {
-        return Err(FormatError::Other(format!("refusing to write unsafe path {rel:?}")));
+        return Err(FormatError::Other(format!(
+            "refusing to write unsafe path {rel:?}"
+        )));
     }
     Ok(())
 }
@@ -533,13 +570,14 @@ impl OutputSink for Output {
                 Ok(file.insert(BufWriter::with_capacity(256 * 1024, f)))
             }
             Target::Zip { zip } => {
-                let zip = zip
-                    .as_mut()
-                    .ok_or_else(|| FormatError::Other(format!("{disp}: output already finished")))?;
+                let zip = zip.as_mut().ok_or_else(|| {
+                    FormatError::Other(format!("{disp}: output already finished"))
+                })?;
                 let opts = zip::write::SimpleFileOptions::default()
                     .compression_method(zip::CompressionMethod::Deflated)
                     .large_file(true);
-                zip.start_file(rel, opts).map_err(|e| FormatError::Other(format!("{disp}: zip: {e}")))?;
+                zip.start_file(rel, opts)
+                    .map_err(|e| FormatError::Other(format!("{disp}: zip: {e}")))?;
                 Ok(zip)
             }
             Target::Dir { current } => {

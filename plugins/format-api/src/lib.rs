@@ -18,8 +18,8 @@ pub mod rest;
 
 pub use diag::{Diagnostic, Diagnostics, DropReport, FormatError, Location, Result, Severity};
 pub use format::{
-    check_dataset, AnnRef, Entry, Format, FormatInfo, FormatRegistration, Origin, ReadOptions, Registry,
-    RegistryError, WriteOptions,
+    check_dataset, AnnRef, Entry, Format, FormatInfo, FormatRegistration, Origin, ReadOptions,
+    Registry, RegistryError, WriteOptions,
 };
 pub use io::{Input, MemorySink, Output, OutputKind, OutputSink};
 pub use model::*;

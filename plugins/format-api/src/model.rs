@@ -533,7 +533,11 @@ impl Dataset {
     pub fn max_spec_id(&self) -> i64 {
         let mut max = 0;
         for l in &self.labels {
-            for a in l.attributes.iter().chain(l.sublabels.iter().flat_map(|s| &s.attributes)) {
+            for a in l
+                .attributes
+                .iter()
+                .chain(l.sublabels.iter().flat_map(|s| &s.attributes))
+            {
                 max = max.max(a.id);
             }
         }

@@ -50,9 +50,14 @@ pub fn parse_labels(file: &str, bytes: &[u8]) -> Result<Vec<Label>> {
         #[serde(default)]
         parent_id: Option<i64>,
     }
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| json_error(file, e))?;
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| json_error(file, e))?;
     let list: LabelList = serde_json::from_value(value.clone()).map_err(|e| {
-        FormatError::invalid(Location::json(file, "$"), "labels", format!("not a label list: {e}"))
+        FormatError::invalid(
+            Location::json(file, "$"),
+            "labels",
+            format!("not a label list: {e}"),
+        )
     })?;
     let labels = match list {
         LabelList::Page { results } => results,
@@ -65,13 +70,20 @@ pub fn parse_labels(file: &str, bytes: &[u8]) -> Result<Vec<Label>> {
     let parents: Vec<Option<i64>> = match raw {
         serde_json::Value::Array(a) => a
             .into_iter()
-            .map(|v| serde_json::from_value::<WithParent>(v).ok().and_then(|w| w.parent_id))
+            .map(|v| {
+                serde_json::from_value::<WithParent>(v)
+                    .ok()
+                    .and_then(|w| w.parent_id)
+            })
             .collect(),
         _ => vec![None; labels.len()],
     };
     let mut top = Vec::new();
     let mut children = Vec::new();
-    for (l, p) in labels.into_iter().zip(parents.into_iter().chain(std::iter::repeat(None))) {
+    for (l, p) in labels
+        .into_iter()
+        .zip(parents.into_iter().chain(std::iter::repeat(None)))
+    {
         match p {
             Some(pid) => children.push((pid, l)),
             None => top.push(l),
@@ -142,7 +154,11 @@ impl Dataset {
     }
 
     /// Writes the annotation part as the server's JSON.
-    pub fn write_annotations_json<W: std::io::Write>(&self, w: W, pretty: bool) -> serde_json::Result<()> {
+    pub fn write_annotations_json<W: std::io::Write>(
+        &self,
+        w: W,
+        pretty: bool,
+    ) -> serde_json::Result<()> {
         if pretty {
             serde_json::to_writer_pretty(w, &RestAnnotations(self))
         } else {
@@ -153,6 +169,115 @@ impl Dataset {
     /// The label list as `GET /api/labels` results.
     pub fn labels_json(&self) -> serde_json::Value {
         serde_json::to_value(&self.labels).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Converts the server's ISO timestamp (`2026-12-03T18:20:20.585414Z`) to the form CVAT XML writes
+/// (`2026-12-03 18:20:20.585414+00:00`).
+pub fn iso_to_xml_time(iso: &str) -> String {
+    let s = iso.replacen('T', " ", 1);
+    match s.strip_suffix('Z') {
+        Some(base) => format!("{base}+00:00"),
+        None => s,
+    }
+}
+
+/// Task metadata from the server's `GET /api/tasks/{id}` (`task.json`), `data/meta` and
+/// `GET /api/jobs?task_id=` answers (any may be absent).
+pub fn task_meta(
+    task: Option<&serde_json::Value>,
+    meta: Option<&serde_json::Value>,
+    jobs: Option<&serde_json::Value>,
+) -> TaskMeta {
+    use serde_json::Value;
+    let null = Value::Null;
+    let t = task.unwrap_or(&null);
+    let m = meta.unwrap_or(&null);
+    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let i = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
+    let user = |v: Option<&Value>| {
+        v.filter(|u| u.is_object()).map(|u| UserRef {
+            username: s(u, "username"),
+            email: s(u, "email"),
+        })
+    };
+    let segments = jobs
+        .and_then(|j| j.get("results").or(Some(j)))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|j| Segment {
+                    id: i(j, "id"),
+                    start: i(j, "start_frame"),
+                    stop: i(j, "stop_frame"),
+                    url: s(j, "url"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    TaskMeta {
+        id: t.get("id").and_then(Value::as_i64),
+        name: s(t, "name"),
+        mode: s(t, "mode"),
+        overlap: i(t, "overlap"),
+        bug_tracker: s(t, "bug_tracker"),
+        created: iso_to_xml_time(&s(t, "created_date")),
+        updated: iso_to_xml_time(&s(t, "updated_date")),
+        subset: s(t, "subset"),
+        start_frame: i(m, "start_frame"),
+        stop_frame: i(m, "stop_frame"),
+        frame_filter: s(m, "frame_filter"),
+        segments,
+        owner: user(t.get("owner")),
+        assignee: user(t.get("assignee")),
+        original_size: None,
+        dumped: String::new(),
+        source: None,
+    }
+}
+
+impl Dataset {
+    /// Loads a task saved as the server's JSON answers in one directory: `annotations.json` (required),
+    /// `labels.json`, `data_meta.json`, and optionally `task.json` and `jobs.json` for the task metadata.
+    /// This is the layout of `shared/cvat/exports/rich-A/`.
+    pub fn from_task_dir(dir: &std::path::Path) -> Result<Dataset> {
+        let read = |name: &str| -> Result<Option<Vec<u8>>> {
+            let p = dir.join(name);
+            match std::fs::read(&p) {
+                Ok(b) => Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(FormatError::io(p.display().to_string(), e)),
+            }
+        };
+        let disp = |name: &str| dir.join(name).display().to_string();
+        let ann = read("annotations.json")?.ok_or_else(|| {
+            FormatError::missing(
+                format!("{} not found", disp("annotations.json")),
+                "a task directory holds annotations.json, labels.json and data_meta.json",
+            )
+        })?;
+        let annotations = parse_annotations(&disp("annotations.json"), &ann)?;
+        let labels = match read("labels.json")? {
+            Some(b) => parse_labels(&disp("labels.json"), &b)?,
+            None => Vec::new(),
+        };
+        let meta_bytes = read("data_meta.json")?;
+        let frames = match &meta_bytes {
+            Some(b) => parse_frames(&disp("data_meta.json"), b)?,
+            None => Vec::new(),
+        };
+        let value = |b: Option<Vec<u8>>, name: &str| -> Result<Option<serde_json::Value>> {
+            b.map(|b| serde_json::from_slice(&b).map_err(|e| json_error(&disp(name), e)))
+                .transpose()
+        };
+        let task = value(read("task.json")?, "task.json")?;
+        let jobs = value(read("jobs.json")?, "jobs.json")?;
+        let meta = value(meta_bytes, "data_meta.json")?;
+        let mut ds = Dataset::from_rest(annotations, labels, frames);
+        if task.is_some() {
+            ds.task = Some(task_meta(task.as_ref(), meta.as_ref(), jobs.as_ref()));
+        }
+        Ok(ds)
     }
 }
 
@@ -203,7 +328,8 @@ impl Serialize for RestShape<'_> {
         m.serialize_entry("points", &sh.points)?;
         m.serialize_entry("attributes", &Attrs(&sh.attributes))?;
         if top {
-            let elements: Vec<RestShape> = sh.elements.iter().map(|e| RestShape(e, false)).collect();
+            let elements: Vec<RestShape> =
+                sh.elements.iter().map(|e| RestShape(e, false)).collect();
             m.serialize_entry("elements", &elements)?;
         }
         m.end()
@@ -272,7 +398,10 @@ impl Serialize for RestAnnotations<'_> {
 mod tests {
     use super::*;
 
-    const SHARED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/cvat/exports/rich-A");
+    const SHARED: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/cvat/exports/rich-A"
+    );
 
     #[test]
     fn rich_a_round_trips_losslessly() {
@@ -297,5 +426,19 @@ mod tests {
         ds.write_annotations_json(&mut out, false).unwrap();
         let compact = serde_json::to_string(&original).unwrap();
         assert_eq!(String::from_utf8(out).unwrap().len(), compact.len());
+    }
+
+    #[test]
+    fn task_dir_loads_meta() {
+        let ds = Dataset::from_task_dir(std::path::Path::new(SHARED)).unwrap();
+        let meta = ds.task.unwrap();
+        assert_eq!(meta.name, "rich-A");
+        assert_eq!(meta.id, Some(13));
+        assert_eq!(meta.created, "2026-12-03 18:20:20.585414+00:00");
+        assert_eq!(meta.stop_frame, 5);
+        assert_eq!(meta.segments.len(), 1);
+        assert_eq!(meta.segments[0].url, "http://127.0.0.1:8080/api/jobs/15");
+        assert_eq!(meta.owner.unwrap().username, "admin");
+        assert_eq!(ds.shapes.len(), 13);
     }
 }

@@ -1,0 +1,77 @@
+//! One module per command: its clap arguments and its body. Bodies call into library crates and only
+//! print.
+
+pub mod convert;
+pub mod formats;
+pub mod validate;
+
+use std::process::ExitCode;
+
+/// Exit code for a failed operation (invalid input, a server error...).
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for usage and I/O errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// An error the binary shows to the user, with the exit code it maps to.
+#[derive(Debug)]
+pub struct UserError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: u8,
+}
+
+impl UserError {
+    pub fn usage(message: impl Into<String>) -> Self {
+        UserError {
+            message: message.into(),
+            hint: None,
+            code: EXIT_USAGE,
+        }
+    }
+    pub fn failure(message: impl Into<String>) -> Self {
+        UserError {
+            message: message.into(),
+            hint: None,
+            code: EXIT_FAILURE,
+        }
+    }
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+/// Turns a format error into a user error: I/O problems are exit 2, invalid input exit 1.
+pub fn format_error(e: cvat_format_api::FormatError) -> UserError {
+    use cvat_format_api::FormatError as E;
+    let code = match &e {
+        E::Io { .. } | E::UnknownFormat(_) => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    };
+    UserError {
+        message: e.to_string(),
+        hint: e.hint().map(str::to_string),
+        code,
+    }
+}
+
+/// Prints `error: ...` (and `hint: ...`) to stderr and returns the exit code.
+pub fn report_error(e: &anyhow::Error) -> ExitCode {
+    let (code, hint) = match e.downcast_ref::<UserError>() {
+        Some(u) => (u.code, u.hint.clone()),
+        None => (EXIT_FAILURE, None),
+    };
+    eprintln!("error: {e:#}");
+    if let Some(h) = hint {
+        eprintln!("hint: {h}");
+    }
+    ExitCode::from(code)
+}

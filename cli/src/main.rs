@@ -1,0 +1,50 @@
+//! `cvat-cli`: parses arguments, prints results and maps errors to exit codes. Everything else lives in
+//! library crates (`cvat-core`, `cvat-formats`, ...).
+//!
+//! Exit codes: 0 success, 1 failure (invalid input, a failed operation), 2 usage or I/O error.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cvat-cli",
+    version,
+    about = "Command-line client for CVAT, with annotation formats as plugins"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List every annotation format: import/export capability, extensions, where it comes from.
+    Formats(commands::formats::Args),
+    /// Check annotation files and report problems with their locations.
+    Validate(commands::validate::Args),
+    /// Convert annotations from one format to another (offline).
+    Convert(commands::convert::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Formats(args) => commands::formats::run(args),
+        Command::Validate(args) => commands::validate::run(args),
+        Command::Convert(args) => commands::convert::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => commands::report_error(&e),
+    }
+}

@@ -1,0 +1,1 @@
+//! Offline use cases on annotation files.

@@ -1,0 +1,1 @@
+//! COCO formats: "COCO 1.0" and "COCO Keypoints 1.0".

@@ -1,0 +1,1 @@
+//! "Datumaro 1.0" JSON.

@@ -1,0 +1,1 @@
+//! "Ultralytics YOLO * 1.0" formats (detection, segmentation, pose, oriented boxes, classification, detection track).

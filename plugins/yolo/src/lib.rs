@@ -1,0 +1,1 @@
+//! Darknet "YOLO 1.1".
