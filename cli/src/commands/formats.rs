@@ -1,6 +1,5 @@
 //! `cvat-cli formats [--json]`
 
-use cvat_formats::builtin_registry;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -11,7 +10,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let registry = builtin_registry()?;
+    let registry = super::registry()?;
     if args.json {
         let list: Vec<serde_json::Value> = registry
             .entries()

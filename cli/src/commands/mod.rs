@@ -7,6 +7,11 @@ pub mod validate;
 
 use std::process::ExitCode;
 
+/// The format registry every command uses: the built-ins (and, once loaded, dynamic plugins).
+pub fn registry() -> anyhow::Result<cvat_format_api::Registry> {
+    Ok(cvat_formats::builtin_registry()?)
+}
+
 /// Exit code for a failed operation (invalid input, a server error...).
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for usage and I/O errors.
