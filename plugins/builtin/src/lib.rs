@@ -8,6 +8,7 @@ extern crate cvat_format_cvat;
 extern crate cvat_format_datumaro;
 extern crate cvat_format_labelme;
 extern crate cvat_format_mot;
+extern crate cvat_format_rest;
 extern crate cvat_format_ultralytics;
 extern crate cvat_format_voc;
 extern crate cvat_format_yolo;
