@@ -19,7 +19,7 @@ use cvat_format_api::{
 };
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::io::{Read, Write};
+use std::io::Read;
 
 pub const NAME: &str = "CVAT REST JSON";
 
