@@ -7,7 +7,9 @@
 //! - [`io`]: [`Input`] (file, directory, ZIP, memory) and [`OutputSink`]/[`Output`] (atomic writes).
 //! - [`diag`]: [`Diagnostic`], [`FormatError`], [`DropReport`].
 //! - [`geometry`], [`imagesize`]: helpers shared by formats.
+//! - [`abi`]: the C ABI of dynamic format plugins; [`export_format_plugin!`] turns a [`Format`] into one.
 
+pub mod abi;
 pub mod diag;
 pub mod format;
 pub mod geometry;
