@@ -17,7 +17,9 @@
 //! Memory is freed by whoever allocated it; no panic crosses the boundary (the SDK catches them).
 
 use crate::diag::{Diagnostic, DropReport, FormatError};
-use crate::format::{Format, FormatInfo, ReadOptions, WriteOptions};
+use crate::format::{Format, ReadOptions, WriteOptions};
+#[cfg(doc)]
+use crate::format::FormatInfo;
 use crate::io::{Input, MemorySink};
 use crate::model::{Dataset, Frame, Label};
 use serde::{Deserialize, Serialize};
@@ -670,6 +672,7 @@ macro_rules! export_format_plugin {
 mod tests {
     use super::*;
     use crate::diag::{Diagnostics, Location};
+    use crate::format::FormatInfo;
     use crate::io::OutputSink;
     use crate::model::{Shape, ShapeType};
 
