@@ -45,14 +45,16 @@ impl OpsError {
     /// What the user can do about it, if anything.
     pub fn hint(&self) -> Option<String> {
         match self {
-            OpsError::UnknownFormat { suggestions, .. } if !suggestions.is_empty() => Some(format!(
-                "did you mean {}? (`cvat-cli formats` lists every format)",
-                suggestions
-                    .iter()
-                    .map(|s| format!("{s:?}"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            )),
+            OpsError::UnknownFormat { suggestions, .. } if !suggestions.is_empty() => {
+                Some(format!(
+                    "did you mean {}? (`cvat-cli formats` lists every format)",
+                    suggestions
+                        .iter()
+                        .map(|s| format!("{s:?}"))
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ))
+            }
             OpsError::UnknownFormat { .. } => {
                 Some("`cvat-cli formats` lists every format".to_string())
             }
@@ -154,9 +156,11 @@ fn importer<'r>(
     let (entry, detected) = match name {
         Some(n) => (resolve(registry, n)?, false),
         None => (
-            registry.detect(input).ok_or_else(|| OpsError::NotDetected {
-                input: input.name().to_string(),
-            })?,
+            registry
+                .detect(input)
+                .ok_or_else(|| OpsError::NotDetected {
+                    input: input.name().to_string(),
+                })?,
             true,
         ),
     };
@@ -430,10 +434,11 @@ pub fn read_hints(
             Some(list) => {
                 for f in list.iter_mut().filter(|f| !f.has_size()) {
                     let base = f.name.rsplit('/').next().unwrap_or(&f.name);
-                    let hit = sized
-                        .iter()
-                        .find(|(n, _)| *n == f.name)
-                        .or_else(|| sized.iter().find(|(n, _)| n.rsplit('/').next() == Some(base)));
+                    let hit = sized.iter().find(|(n, _)| *n == f.name).or_else(|| {
+                        sized
+                            .iter()
+                            .find(|(n, _)| n.rsplit('/').next() == Some(base))
+                    });
                     if let Some((_, (w, h))) = hit {
                         f.width = *w;
                         f.height = *h;
@@ -463,8 +468,11 @@ pub fn read_hints(
     Ok(opts)
 }
 
+/// An image's relative path and its `(width, height)`.
+pub type ImageSize = (String, (u32, u32));
+
 /// Sizes of the images under `dir`, read from their headers, sorted by relative path.
-pub fn image_sizes(dir: &Path) -> Result<Vec<(String, (u32, u32))>, OpsError> {
+pub fn image_sizes(dir: &Path) -> Result<Vec<ImageSize>, OpsError> {
     use cvat_format_api::imagesize::{image_size, is_image_name};
     if !dir.is_dir() {
         return Err(OpsError::Usage {
@@ -528,10 +536,8 @@ mod tests {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_nanos())
                 .unwrap_or(0);
-            let p = std::env::temp_dir().join(format!(
-                "cvat-core-{tag}-{}-{nanos}",
-                std::process::id()
-            ));
+            let p = std::env::temp_dir()
+                .join(format!("cvat-core-{tag}-{}-{nanos}", std::process::id()));
             std::fs::create_dir_all(&p).unwrap();
             Scratch(p)
         }
@@ -683,7 +689,10 @@ mod tests {
         let dir = s.0.join("d/");
         let r = convert(&reg, &request(&input, "Multi", &dir)).unwrap();
         assert_eq!(r.output_kind, OutputKind::Dir);
-        assert_eq!(std::fs::read(s.0.join("d/part1.txt")).unwrap().len(), 100_000);
+        assert_eq!(
+            std::fs::read(s.0.join("d/part1.txt")).unwrap().len(),
+            100_000
+        );
 
         let r = convert(&reg, &request(&input, "Single", &s.0.join("one.txt"))).unwrap();
         assert_eq!(r.output_kind, OutputKind::File);
@@ -714,7 +723,10 @@ mod tests {
             }
             other => panic!("{other}"),
         }
-        assert!(err.hint().unwrap().contains("did you mean \"Writer Only 1.0\""));
+        assert!(err
+            .hint()
+            .unwrap()
+            .contains("did you mean \"Writer Only 1.0\""));
         let mut req = request(missing, "Writer Only 1.0", out);
         req.from = Some("Writer Only 1.0");
         assert!(matches!(
@@ -725,7 +737,10 @@ mod tests {
         assert!(matches!(err, OpsError::CannotExport { .. }), "{err}");
         // with good names the missing input is an I/O error
         let err = convert(&reg, &request(missing, "Writer Only 1.0", out)).unwrap_err();
-        assert!(matches!(err, OpsError::Format(FormatError::Io { .. })), "{err}");
+        assert!(
+            matches!(err, OpsError::Format(FormatError::Io { .. })),
+            "{err}"
+        );
         assert!(err.is_usage());
     }
 

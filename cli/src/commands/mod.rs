@@ -54,17 +54,26 @@ impl std::fmt::Display for UserError {
 
 impl std::error::Error for UserError {}
 
-/// Turns a format error into a user error: I/O problems are exit 2, invalid input exit 1.
-pub fn format_error(e: cvat_format_api::FormatError) -> UserError {
-    use cvat_format_api::FormatError as E;
-    let code = match &e {
-        E::Io { .. } | E::UnknownFormat(_) => EXIT_USAGE,
-        _ => EXIT_FAILURE,
+/// Turns an offline-operation error into a user error: usage and I/O problems are exit 2, invalid input
+/// exit 1.
+pub fn ops_error(e: cvat_core::ops::OpsError) -> UserError {
+    let user = if e.is_usage() {
+        UserError::usage(e.to_string())
+    } else {
+        UserError::failure(e.to_string())
     };
-    UserError {
-        message: e.to_string(),
-        hint: e.hint().map(str::to_string),
-        code,
+    match e.hint() {
+        Some(h) => user.with_hint(h),
+        None => user,
+    }
+}
+
+/// `1 error`, `2 errors`.
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }
 
