@@ -1,0 +1,382 @@
+//! Rasterisation of CVAT shapes into bitmaps exactly as the server's tool chain does it, and the way
+//! back (bitmaps into polygons).
+//!
+//! - Polygons and boxes: a port of `pycocotools`' `rleFrPoly` (the server runs datumaro's
+//!   `polygons_to_masks` / `boxes_to_masks`, which call `mask_utils.frPyObjects`). Its rule is not
+//!   "pixel centre inside": coordinates are up-sampled by 5 and rounded, the boundary is walked, and a
+//!   column's pixels are set from the first boundary crossing at or below the pixel's top edge. This is
+//!   why a box `50..250.5` covers columns 50..250 and `60..200.25` rows 60..199.
+//! - Ellipses: the server draws them with OpenCV (`cv2.ellipse`, integer centre and axes after Python
+//!   `round`); we test each pixel against the ellipse equation, which agrees except on a few border
+//!   pixels (see `docs/formats.md`).
+//! - Masks: CVAT's own RLE, pixel for pixel.
+//! - Back: outer contours of 8-connected components (the border following of Suzuki & Abe, which is
+//!   what `cv2.findContours(RETR_EXTERNAL)` implements), with straight runs compressed; holes are not
+//!   kept, as on the server.
+
+use cvat_format_api::geometry::Bitmap;
+
+/// Rasterises polygon `xy` (x,y pairs) like `pycocotools.mask.frPyObjects([xy], h, w)`.
+pub fn coco_polygon(xy: &[f64], width: u32, height: u32) -> Bitmap {
+    let mut bm = Bitmap::new(width, height);
+    let k = xy.len() / 2;
+    if k == 0 || width == 0 || height == 0 {
+        return bm;
+    }
+    let (h, w) = (height as i64, width as i64);
+    let scale = 5.0f64;
+    let conv = |v: f64| -> i64 {
+        let t = scale * v + 0.5;
+        if t.is_finite() {
+            t.trunc().clamp(-(1i64 << 40) as f64, (1i64 << 40) as f64) as i64
+        } else {
+            0
+        }
+    };
+    let mut x: Vec<i64> = (0..k).map(|j| conv(xy[2 * j])).collect();
+    let mut y: Vec<i64> = (0..k).map(|j| conv(xy[2 * j + 1])).collect();
+    x.push(x[0]);
+    y.push(y[0]);
+    // dense boundary points on the up-sampled grid
+    let mut u: Vec<i64> = Vec::new();
+    let mut v: Vec<i64> = Vec::new();
+    let limit = 50_000_000usize;
+    for j in 0..k {
+        let (mut xs, mut xe, mut ys, mut ye) = (x[j], x[j + 1], y[j], y[j + 1]);
+        let dx = (xe - xs).abs();
+        let dy = (ys - ye).abs();
+        if u.len() as i64 + dx.max(dy) > limit as i64 {
+            // absurd coordinates: refuse to allocate without bound
+            return bm;
+        }
+        let flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+        if flip {
+            std::mem::swap(&mut xs, &mut xe);
+            std::mem::swap(&mut ys, &mut ye);
+        }
+        if dx >= dy {
+            let s = if dx == 0 {
+                0.0
+            } else {
+                (ye - ys) as f64 / dx as f64
+            };
+            for d in 0..=dx {
+                let t = if flip { dx - d } else { d };
+                u.push(t + xs);
+                v.push((ys as f64 + s * t as f64 + 0.5) as i64);
+            }
+        } else {
+            let s = (xe - xs) as f64 / dy as f64;
+            for d in 0..=dy {
+                let t = if flip { dy - d } else { d };
+                v.push(t + ys);
+                u.push((xs as f64 + s * t as f64 + 0.5) as i64);
+            }
+        }
+    }
+    // points along y-boundaries, down-sampled
+    let mut toggles: Vec<u64> = Vec::new();
+    for j in 1..u.len() {
+        if u[j] == u[j - 1] {
+            continue;
+        }
+        let xd = if u[j] < u[j - 1] { u[j] } else { u[j] - 1 } as f64;
+        let xd = (xd + 0.5) / scale - 0.5;
+        if xd.floor() != xd || xd < 0.0 || xd > (w - 1) as f64 {
+            continue;
+        }
+        let yd = if v[j] < v[j - 1] { v[j] } else { v[j - 1] } as f64;
+        let mut yd = (yd + 0.5) / scale - 0.5;
+        if yd < 0.0 {
+            yd = 0.0;
+        } else if yd > h as f64 {
+            yd = h as f64;
+        }
+        let yd = yd.ceil();
+        toggles.push((xd as i64 * h + yd as i64) as u64);
+    }
+    toggles.sort_unstable();
+    // column-major runs between toggles; coinciding toggles cancel out
+    let total = (h * w) as u64;
+    let mut inside = false;
+    let mut prev = 0u64;
+    let mut i = 0;
+    while i < toggles.len() {
+        let p = toggles[i].min(total);
+        let mut n = 0;
+        while i < toggles.len() && toggles[i].min(total) == p {
+            n += 1;
+            i += 1;
+        }
+        if inside {
+            fill_column_major(&mut bm, prev, p);
+        }
+        if n % 2 == 1 {
+            inside = !inside;
+        }
+        prev = p;
+    }
+    if inside {
+        fill_column_major(&mut bm, prev, total);
+    }
+    bm
+}
+
+fn fill_column_major(bm: &mut Bitmap, from: u64, to: u64) {
+    let h = bm.height as u64;
+    if h == 0 {
+        return;
+    }
+    for p in from..to {
+        let (x, y) = ((p / h) as u32, (p % h) as u32);
+        bm.set(x, y, true);
+    }
+}
+
+/// Rasterises an axis-aligned box the way datumaro's `boxes_to_masks` does (its polygon through
+/// pycocotools).
+pub fn coco_box(x0: f64, y0: f64, x1: f64, y1: f64, width: u32, height: u32) -> Bitmap {
+    coco_polygon(&[x0, y0, x1, y0, x1, y1, x0, y1], width, height)
+}
+
+/// Python's `round()` (half to even).
+fn py_round(v: f64) -> f64 {
+    let r = v.round();
+    if (v - v.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - v.signum()
+    } else {
+        r
+    }
+}
+
+/// Rasterises a CVAT ellipse `[cx, cy, cx + rx, cy - ry]` rotated by `rotation` degrees, the way the
+/// server's `EllipsesToMasks` does (centre and axes rounded to integers first).
+pub fn ellipse(points: &[f64], rotation: f64, width: u32, height: u32) -> Bitmap {
+    let mut bm = Bitmap::new(width, height);
+    if points.len() < 4 {
+        return bm;
+    }
+    let (cx, cy) = (py_round(points[0]), py_round(points[1]));
+    let rx = py_round(points[2] - points[0]).abs();
+    let ry = py_round(points[1] - points[3]).abs();
+    if !(cx.is_finite() && cy.is_finite() && rx.is_finite() && ry.is_finite()) {
+        return bm;
+    }
+    let (s, c) = rotation.to_radians().sin_cos();
+    let reach = rx.max(ry) + 1.0;
+    let xa = (cx - reach).floor().max(0.0) as i64;
+    let xb = (cx + reach).ceil().min(width as f64 - 1.0) as i64;
+    let ya = (cy - reach).floor().max(0.0) as i64;
+    let yb = (cy + reach).ceil().min(height as f64 - 1.0) as i64;
+    for y in ya..=yb {
+        for x in xa..=xb {
+            let (dx, dy) = (x as f64 - cx, y as f64 - cy);
+            // into the ellipse's own axes (rotation is clockwise on screen, y down)
+            let ex = dx * c + dy * s;
+            let ey = -dx * s + dy * c;
+            let inside = if rx == 0.0 || ry == 0.0 {
+                (rx == 0.0 && ex.abs() < 0.5 && ey.abs() <= ry)
+                    || (ry == 0.0 && ey.abs() < 0.5 && ex.abs() <= rx)
+            } else {
+                (ex / rx).powi(2) + (ey / ry).powi(2) <= 1.0
+            };
+            if inside {
+                bm.set(x as u32, y as u32, true);
+            }
+        }
+    }
+    bm
+}
+
+/// Outer contours of the 8-connected components of `bm`, each a closed polygon (first point repeated
+/// at the end) through the centres of border pixels, with straight runs compressed to their ends. Like
+/// datumaro's `mask_to_polygons`, contours of fewer than 3 points or with a rasterised area under one
+/// pixel are left out.
+pub fn mask_to_polygons(bm: &Bitmap) -> Vec<Vec<f64>> {
+    let (w, h) = (bm.width as i64, bm.height as i64);
+    let mut label = vec![0u32; bm.data.len()];
+    let idx = |x: i64, y: i64| (y * w + x) as usize;
+    let on = |x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && bm.data[idx(x, y)] != 0;
+    let mut out = Vec::new();
+    let mut next_label = 0u32;
+    // 8 directions, counter-clockwise on screen (y down): right, up-right, up, up-left, left, ...
+    const DIRS: [(i64, i64); 8] = [
+        (1, 0),
+        (1, -1),
+        (0, -1),
+        (-1, -1),
+        (-1, 0),
+        (-1, 1),
+        (0, 1),
+        (1, 1),
+    ];
+    for sy in 0..h {
+        for sx in 0..w {
+            if !on(sx, sy) || label[idx(sx, sy)] != 0 {
+                continue;
+            }
+            next_label += 1;
+            // flood the component so later scans skip it
+            let mut stack = vec![(sx, sy)];
+            label[idx(sx, sy)] = next_label;
+            while let Some((x, y)) = stack.pop() {
+                for (dx, dy) in DIRS {
+                    let (nx, ny) = (x + dx, y + dy);
+                    if on(nx, ny) && label[idx(nx, ny)] == 0 {
+                        label[idx(nx, ny)] = next_label;
+                        stack.push((nx, ny));
+                    }
+                }
+            }
+            let contour = trace(&on, (sx, sy), &DIRS);
+            if contour.len() <= 2 {
+                continue;
+            }
+            let mut pts: Vec<f64> = Vec::with_capacity(contour.len() * 2 + 2);
+            for (x, y) in &contour {
+                pts.push(*x as f64);
+                pts.push(*y as f64);
+            }
+            pts.push(contour[0].0 as f64);
+            pts.push(contour[0].1 as f64);
+            if coco_polygon(&pts, bm.width, bm.height).count() >= 1 {
+                out.push(pts);
+            }
+        }
+    }
+    out
+}
+
+/// Suzuki & Abe border following from `start` (the first pixel of its component in raster order),
+/// compressed to the points where the direction changes.
+fn trace(
+    on: &dyn Fn(i64, i64) -> bool,
+    start: (i64, i64),
+    dirs: &[(i64, i64); 8],
+) -> Vec<(i64, i64)> {
+    let dir_of = |from: (i64, i64), to: (i64, i64)| -> usize {
+        let d = (to.0 - from.0, to.1 - from.1);
+        dirs.iter().position(|&x| x == d).unwrap_or(4)
+    };
+    // 3.1: clockwise from the left neighbour
+    let mut first = None;
+    for k in 0..8 {
+        let d = (4 + 8 - k) % 8;
+        let p = (start.0 + dirs[d].0, start.1 + dirs[d].1);
+        if on(p.0, p.1) {
+            first = Some(p);
+            break;
+        }
+    }
+    let Some(p1) = first else {
+        return vec![start];
+    };
+    let mut raw = Vec::new();
+    let (mut p2, mut p3) = (p1, start);
+    let guard = 64 + 16 * 1_000_000usize;
+    for _ in 0..guard {
+        let d = dir_of(p3, p2);
+        let mut p4 = p3;
+        for k in 1..=8 {
+            let dd = (d + k) % 8;
+            let p = (p3.0 + dirs[dd].0, p3.1 + dirs[dd].1);
+            if on(p.0, p.1) {
+                p4 = p;
+                break;
+            }
+        }
+        raw.push(p3);
+        if p4 == start && p3 == p1 {
+            break;
+        }
+        p2 = p3;
+        p3 = p4;
+    }
+    // keep only turning points
+    let n = raw.len();
+    if n < 3 {
+        return raw;
+    }
+    let mut out = Vec::new();
+    for i in 0..n {
+        let prev = raw[(i + n - 1) % n];
+        let cur = raw[i];
+        let next = raw[(i + 1) % n];
+        let d0 = (cur.0 - prev.0, cur.1 - prev.1);
+        let d1 = (next.0 - cur.0, next.1 - cur.1);
+        if d0 != d1 || i == 0 {
+            out.push(cur);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(bm: &Bitmap) -> Vec<String> {
+        (0..bm.height)
+            .map(|y| {
+                (0..bm.width)
+                    .map(|x| if bm.get(x, y) { '#' } else { '.' })
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn boxes_follow_pycocotools() {
+        // integer box 1..4 x 1..3 covers columns 1..3 and rows 1..2 (right/bottom edges excluded)
+        let bm = coco_box(1.0, 1.0, 4.0, 3.0, 6, 5);
+        assert_eq!(
+            rows(&bm),
+            vec!["......", ".###..", ".###..", "......", "......"]
+        );
+        // a half-pixel right edge takes the column whose centre it touches
+        let bm = coco_box(1.0, 1.0, 3.5, 2.25, 6, 4);
+        assert_eq!(rows(&bm), vec!["......", ".###..", "......", "......"]);
+        // outside the image is clipped, not a panic
+        let bm = coco_box(-10.0, -10.0, 100.0, 2.0, 4, 4);
+        assert_eq!(bm.count(), 8);
+        assert_eq!(
+            coco_polygon(&[f64::NAN, 1.0, 2.0, 3.0, 1e300, 0.0], 4, 4).width,
+            4
+        );
+    }
+
+    #[test]
+    fn contours_of_a_box_are_its_corners() {
+        let bm = coco_box(2.0, 1.0, 7.0, 5.0, 10, 8);
+        let polys = mask_to_polygons(&bm);
+        assert_eq!(
+            polys,
+            vec![vec![2.0, 1.0, 2.0, 4.0, 6.0, 4.0, 6.0, 1.0, 2.0, 1.0]]
+        );
+        // and the polygon rasterises back to (nearly) the same pixels
+        let back = coco_polygon(&polys[0], 10, 8);
+        assert!(back.count() > 0 && back.count() <= bm.count());
+    }
+
+    #[test]
+    fn two_components_two_polygons_and_specks_dropped() {
+        let mut bm = Bitmap::new(12, 6);
+        for y in 0..3 {
+            for x in 0..3 {
+                bm.set(x, y, true);
+                bm.set(x + 6, y + 2, true);
+            }
+        }
+        bm.set(11, 0, true); // a lone pixel: no polygon
+        assert_eq!(mask_to_polygons(&bm).len(), 2);
+    }
+
+    #[test]
+    fn ellipse_is_symmetric() {
+        let bm = ellipse(&[10.0, 10.0, 14.0, 7.0], 0.0, 21, 21);
+        assert!(bm.get(14, 10) && bm.get(6, 10) && bm.get(10, 7) && bm.get(10, 13));
+        assert!(!bm.get(15, 10) && !bm.get(10, 6));
+        let r = ellipse(&[10.0, 10.0, 14.0, 7.0], 90.0, 21, 21);
+        assert!(r.get(10, 14) && r.get(10, 6) && !r.get(14, 10));
+    }
+}
