@@ -1,0 +1,910 @@
+//! "Ultralytics YOLO * 1.0": fidelity against the real server's exports of rich-A (recorded on 2.23.1,
+//! so under the "YOLOv8 *" names), re-import against what the server kept, upstream samples, round
+//! trips, validation, truncation.
+
+use cvat_format_api::{
+    Dataset, DropReport, Format, Input, MemorySink, ReadOptions, Registry, Severity, Shape,
+    ShapeType, WriteOptions,
+};
+use cvat_format_ultralytics::{
+    Classification, Detection, DetectionTrack, OrientedBoxes, Pose, Segmentation,
+};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+fn shared(rel: &str) -> PathBuf {
+    let p = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared")).join(rel);
+    assert!(p.exists(), "shared data missing: {}", p.display());
+    p
+}
+
+fn rich_a() -> Dataset {
+    Dataset::from_task_dir(&shared("cvat/exports/rich-A")).expect("rich-A loads")
+}
+
+fn task_opts(ds: &Dataset) -> ReadOptions {
+    ReadOptions::default()
+        .with_frames(ds.frames.clone())
+        .with_labels(ds.labels.clone())
+}
+
+fn dir_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn write_with(f: &dyn Format, ds: &Dataset) -> (BTreeMap<String, Vec<u8>>, DropReport) {
+    let mut sink = MemorySink::default();
+    let drops = f
+        .write(ds, &mut sink, &WriteOptions::default())
+        .expect("write");
+    (sink.into_files(), drops)
+}
+
+fn lines(b: &[u8]) -> Vec<Vec<String>> {
+    String::from_utf8_lossy(b)
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect()
+}
+
+/// Line by line: numeric fields equal to 1e-9, others exactly.
+fn same_lines(name: &str, ours: &[u8], theirs: &[u8]) {
+    let (a, b) = (lines(ours), lines(theirs));
+    assert_eq!(a.len(), b.len(), "{name}: line count\n{a:?}\n{b:?}");
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(x.len(), y.len(), "{name}:{}: field count", i + 1);
+        for (p, q) in x.iter().zip(y) {
+            match (p.parse::<f64>(), q.parse::<f64>()) {
+                (Ok(u), Ok(v)) => assert!((u - v).abs() < 1e-9, "{name}:{}: {p} vs {q}", i + 1),
+                _ => assert_eq!(p, q, "{name}:{}", i + 1),
+            }
+        }
+    }
+}
+
+fn real(name: &str) -> BTreeMap<String, Vec<u8>> {
+    dir_files(&shared(&format!("cvat/exports/rich-A/export/{name}")))
+}
+
+/// Our export equals the server's file for file and byte for byte.
+fn assert_fidelity(f: &dyn Format, real_name: &str) -> DropReport {
+    let (ours, drops) = write_with(f, &rich_a());
+    let theirs = real(real_name);
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>(),
+        "{real_name}: file list"
+    );
+    for (name, bytes) in &theirs {
+        same_lines(name, &ours[name], bytes);
+        assert_eq!(
+            String::from_utf8_lossy(&ours[name]),
+            String::from_utf8_lossy(bytes),
+            "{real_name}/{name}"
+        );
+    }
+    drops
+}
+
+#[test]
+fn detection_export_matches_the_server() {
+    let drops = assert_fidelity(&Detection, "YOLOv8_Detection_1.0");
+    assert_eq!(drops.count("rotated rectangles"), 1);
+    assert_eq!(drops.count("tags"), 2);
+    assert!(drops.count("polygon shapes") >= 3);
+}
+
+#[test]
+fn oriented_boxes_export_matches_the_server() {
+    let drops = assert_fidelity(&OrientedBoxes, "YOLOv8_Oriented_Bounding_Boxes_1.0");
+    assert_eq!(drops.count("rotated rectangles"), 0);
+    assert_eq!(drops.count("tags"), 2);
+}
+
+#[test]
+fn pose_export_matches_the_server() {
+    let drops = assert_fidelity(&Pose, "YOLOv8_Pose_1.0");
+    assert!(drops.count("rectangle shapes") > 0);
+}
+
+#[test]
+fn classification_export_matches_the_server() {
+    let (ours, drops) = write_with(&Classification, &rich_a());
+    let theirs = real("YOLOv8_Classification_1.0");
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    let a: serde_json::Value = serde_json::from_slice(&ours["train/labels.json"]).unwrap();
+    let b: serde_json::Value = serde_json::from_slice(&theirs["train/labels.json"]).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(ours["train/labels.json"], theirs["train/labels.json"]);
+    assert!(drops.count("shapes") > 0 && drops.count("tracks") == 3);
+}
+
+/// Segmentation: the server traces masks and ellipses into polygons with OpenCV; we drop them (and say
+/// so). Every other line must match, in order.
+#[test]
+fn segmentation_export_matches_the_server_except_traced_masks() {
+    let ds = rich_a();
+    let (ours, drops) = write_with(&Segmentation, &ds);
+    let theirs = real("YOLOv8_Segmentation_1.0");
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    let masks = ds
+        .shapes
+        .iter()
+        .filter(|s| matches!(s.kind, ShapeType::Mask | ShapeType::Ellipse))
+        .count();
+    assert_eq!(masks, 2);
+    let mut skipped = 0;
+    for (name, bytes) in &theirs {
+        if !name.starts_with("labels/") {
+            assert_eq!(ours[name], *bytes, "{name}");
+            continue;
+        }
+        let (a, b) = (lines(&ours[name]), lines(bytes));
+        // the server's traced polygons are the long ones (> 40 points); they are what we lack
+        let b_kept: Vec<Vec<String>> = b.iter().filter(|l| l.len() <= 81).cloned().collect();
+        skipped += b.len() - b_kept.len();
+        let join = |v: &Vec<Vec<String>>| v.iter().map(|l| l.join(" ") + "\n").collect::<String>();
+        same_lines(name, join(&a).as_bytes(), join(&b_kept).as_bytes());
+    }
+    assert_eq!(skipped, masks);
+    assert_eq!(
+        drops.count("mask shapes (the server traces them into polygons; not reproduced)"),
+        1
+    );
+    assert_eq!(
+        drops.count("ellipse shapes (the server traces them into polygons; not reproduced)"),
+        1
+    );
+}
+
+#[test]
+fn detection_track_appends_track_ids() {
+    let ds = rich_a();
+    let (ours, drops) = write_with(&DetectionTrack, &ds);
+    let (plain, _) = write_with(&Detection, &ds);
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        plain.keys().collect::<Vec<_>>()
+    );
+    let car_track = ds
+        .tracks
+        .iter()
+        .position(|t| t.shapes[0].kind == ShapeType::Rectangle)
+        .unwrap();
+    let mut tracked = 0;
+    for (name, bytes) in ours.iter().filter(|(n, _)| n.starts_with("labels/")) {
+        let (a, b) = (lines(bytes), lines(&plain[name]));
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(&x[..5], &y[..], "{name}");
+            assert_eq!(x.len(), 6);
+            if x[5] == car_track.to_string() {
+                tracked += 1;
+            } else {
+                assert_eq!(x[5], "-1");
+            }
+        }
+    }
+    // the car track is visible on frames 0..=4
+    assert_eq!(tracked, 5);
+    assert_eq!(
+        drops.count("track identities (tracks flattened into per-frame shapes)"),
+        0
+    );
+    assert!(DetectionTrack
+        .read(&Input::from_files("x", ours), &ReadOptions::default())
+        .is_err());
+}
+
+fn reimport(name: &str) -> serde_json::Value {
+    let p = shared(&format!("cvat/exports/rich-A/reimport/{name}.json"));
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+fn pts(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_f64().unwrap())
+        .collect()
+}
+
+fn close(a: &[f64], b: &[f64], tol: f64) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tol)
+}
+
+/// Each of the server's re-imported shapes has one of ours on the same frame with the same type,
+/// points (within `tol`) and rotation; same counts.
+fn assert_matches_reimport(ds: &Dataset, name: &str, tol: f64) {
+    let theirs = reimport(name);
+    let theirs = theirs["shapes"].as_array().unwrap();
+    assert_eq!(ds.shapes.len(), theirs.len(), "{name}: shape count");
+    let mut used = vec![false; ds.shapes.len()];
+    for t in theirs {
+        let frame = t["frame"].as_u64().unwrap() as u32;
+        let kind = t["type"].as_str().unwrap();
+        let tp = pts(&t["points"]);
+        let rot = t["rotation"].as_f64().unwrap();
+        let found = ds.shapes.iter().enumerate().position(|(i, s)| {
+            !used[i]
+                && s.frame == frame
+                && s.kind.as_str() == kind
+                && close(&s.points, &tp, tol)
+                && (s.rotation - rot).abs() < 0.01
+                && s.elements.len() == t["elements"].as_array().unwrap().len()
+        });
+        let Some(i) = found else {
+            panic!("{name}: no match for {t}");
+        };
+        used[i] = true;
+    }
+}
+
+#[test]
+fn reading_real_exports_gives_what_the_server_kept() {
+    let task = rich_a();
+    let opts = task_opts(&task);
+    let open = |n: &str| Input::open(&shared(&format!("cvat/exports/rich-A/export/{n}"))).unwrap();
+
+    let ds = Detection
+        .read(&open("YOLOv8_Detection_1.0"), &opts)
+        .unwrap();
+    assert_matches_reimport(&ds, "YOLOv8_Detection_1.0", 0.005);
+    assert_eq!(
+        ds.frames.len(),
+        6,
+        "frame_05 has no label file but is listed"
+    );
+
+    let ds = OrientedBoxes
+        .read(&open("YOLOv8_Oriented_Bounding_Boxes_1.0"), &opts)
+        .unwrap();
+    assert_matches_reimport(&ds, "YOLOv8_Oriented_Bounding_Boxes_1.0", 0.011);
+
+    let ds = Segmentation
+        .read(&open("YOLOv8_Segmentation_1.0"), &opts)
+        .unwrap();
+    // polygon points are whole pixels here; ours are the normalised values times the size
+    assert_matches_reimport(&ds, "YOLOv8_Segmentation_1.0", 0.005);
+
+    let ds = Pose.read(&open("YOLOv8_Pose_1.0"), &opts).unwrap();
+    assert_matches_reimport(&ds, "YOLOv8_Pose_1.0", 0.005);
+    // elements: outside and occluded flags survive (v = 0 / 1)
+    let theirs = reimport("YOLOv8_Pose_1.0");
+    let count = |v: &serde_json::Value, key: &str| {
+        v["shapes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["elements"].as_array().unwrap().iter())
+            .filter(|e| e[key].as_bool().unwrap())
+            .count()
+    };
+    let ours_out = ds
+        .shapes
+        .iter()
+        .flat_map(|s| &s.elements)
+        .filter(|e| e.outside)
+        .count();
+    let ours_occ = ds
+        .shapes
+        .iter()
+        .flat_map(|s| &s.elements)
+        .filter(|e| e.occluded)
+        .count();
+    assert_eq!(ours_out, count(&theirs, "outside"));
+    assert_eq!(ours_occ, count(&theirs, "occluded"));
+
+    let ds = Classification
+        .read(&open("YOLOv8_Classification_1.0"), &opts)
+        .unwrap();
+    let theirs = reimport("YOLOv8_Classification_1.0");
+    let theirs = theirs["tags"].as_array().unwrap();
+    assert_eq!(ds.tags.len(), theirs.len());
+    let daytime = task.label_by_name("daytime").unwrap().id;
+    for (a, b) in ds.tags.iter().zip(theirs) {
+        assert_eq!(a.frame as u64, b["frame"].as_u64().unwrap());
+        assert_eq!(a.label_id, daytime);
+    }
+}
+
+fn upstream(case: &str) -> PathBuf {
+    shared(&format!(
+        "formats/ultralytics_yolo/cvat-ai_datumaro/tests/assets/yolo_dataset/{case}"
+    ))
+}
+
+fn label_names(ds: &Dataset, s: &Shape) -> String {
+    ds.labels
+        .iter()
+        .find(|l| l.id == s.label_id)
+        .map(|l| l.name.clone())
+        .unwrap_or_default()
+}
+
+/// datumaro's tests build the detection samples from a 10x15 (h x w) image with
+/// Bbox(0, 2, 4, 2, label=2) and Bbox(3, 3, 2, 3, label=4).
+#[test]
+fn every_detection_sample_variant_reads_the_same() {
+    for case in [
+        "yolov8_detection",
+        "yolov8_detection_with_list_of_imgs",
+        "yolov8_detection_with_list_of_names",
+        "yolov8_detection_with_subset_txt",
+    ] {
+        let input = Input::open(&upstream(case)).unwrap();
+        assert!(Detection.sniff(&input) > 0, "{case}");
+        let ds = Detection
+            .read(&input, &ReadOptions::default())
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(ds.labels.len(), 10, "{case}");
+        assert_eq!(ds.frames.len(), 1, "{case}");
+        assert_eq!(ds.frames[0].name, "1.jpg", "{case}");
+        assert_eq!(
+            (ds.frames[0].width, ds.frames[0].height),
+            (15, 10),
+            "{case}"
+        );
+        let got: Vec<(String, Vec<f64>)> = ds
+            .shapes
+            .iter()
+            .map(|s| (label_names(&ds, s), s.points.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("label_2".to_string(), vec![0.0, 2.0, 4.0, 4.0]),
+                ("label_4".to_string(), vec![3.0, 3.0, 5.0, 6.0]),
+            ],
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn segmentation_sample() {
+    // datumaro: Polygon([1.5, 1.0, 6.0, 1.0, 6.0, 5.0], label=2) and
+    // Polygon([3.0, 1.5, 6.0, 1.5, 6.0, 7.5, 4.5, 7.5, 3.75, 3.0], label=4) on the 10x15 image
+    let ds = Segmentation
+        .read(
+            &Input::open(&upstream("yolov8_segmentation")).unwrap(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+    let got: Vec<(String, Vec<f64>)> = ds
+        .shapes
+        .iter()
+        .map(|s| (label_names(&ds, s), s.points.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("label_2".to_string(), vec![1.5, 1.0, 6.0, 1.0, 6.0, 5.0]),
+            (
+                "label_4".to_string(),
+                vec![3.0, 1.5, 6.0, 1.5, 6.0, 7.5, 4.5, 7.5, 3.75, 3.0]
+            ),
+        ]
+    );
+}
+
+#[test]
+fn oriented_boxes_sample() {
+    // datumaro: Bbox(1, 2, 3, 4, rotation=30, label=2) and Bbox(3, 2, 6, 2, rotation=120, label=4)
+    // (x, y, w, h; CVAT keeps the rotation in (0, 90] and swaps w/h as needed)
+    let ds = OrientedBoxes
+        .read(
+            &Input::open(&upstream("yolov8_oriented_boxes")).unwrap(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(ds.shapes.len(), 2);
+    let a = &ds.shapes[0];
+    assert!((a.rotation - 30.0).abs() < 0.01, "{}", a.rotation);
+    assert!(
+        close(&a.points, &[1.0, 2.0, 4.0, 6.0], 0.011),
+        "{:?}",
+        a.points
+    );
+    let b = &ds.shapes[1];
+    // rotation 120 of a 6x2 box == rotation 30 of a 2x6 box about the same centre (6, 3)
+    assert!((b.rotation - 30.0).abs() < 0.01, "{}", b.rotation);
+    assert!(
+        close(&b.points, &[5.0, 0.0, 7.0, 6.0], 0.011),
+        "{:?}",
+        b.points
+    );
+}
+
+#[test]
+fn pose_samples_with_three_and_two_values_per_point() {
+    for case in ["yolov8_pose", "yolov8_pose_two_values_per_point"] {
+        let input = Input::open(&upstream(case)).unwrap();
+        assert!(Pose.sniff(&input) > Detection.sniff(&input), "{case}");
+        let ds = Pose.read(&input, &ReadOptions::default()).unwrap();
+        assert_eq!(ds.labels.len(), 1);
+        assert_eq!(ds.labels[0].name, "skeleton_label");
+        assert_eq!(ds.labels[0].sublabels.len(), 3);
+        assert_eq!(ds.shapes.len(), 1, "{case}");
+        let s = &ds.shapes[0];
+        assert_eq!(s.kind, ShapeType::Skeleton);
+        // points 0.1 0.2 / 0.3 0.4 / 0.5 0.6 of a 15x10 image, all visible
+        let pts: Vec<Vec<f64>> = s.elements.iter().map(|e| e.points.clone()).collect();
+        assert_eq!(
+            pts,
+            vec![vec![1.5, 2.0], vec![4.5, 4.0], vec![7.5, 6.0]],
+            "{case}"
+        );
+        assert!(s.elements.iter().all(|e| !e.outside && !e.occluded));
+    }
+}
+
+#[test]
+fn classification_sample_from_folders() {
+    let ds = Classification
+        .read(
+            &Input::open(&upstream("yolov8_classification")).unwrap(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+    let names: Vec<&str> = ds.labels.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, vec!["label_0", "label_1"]);
+    assert_eq!(ds.frames.len(), 3);
+    let got: Vec<(String, String)> = ds
+        .tags
+        .iter()
+        .map(|t| {
+            (
+                ds.frame(t.frame).unwrap().name.clone(),
+                ds.labels
+                    .iter()
+                    .find(|l| l.id == t.label_id)
+                    .unwrap()
+                    .name
+                    .clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("1.jpg".into(), "label_0".into()),
+            ("2.jpg".into(), "label_0".into()),
+            ("3.jpg".into(), "label_1".into())
+        ]
+    );
+}
+
+#[test]
+fn roboflow_layout_and_trailing_track_ids() {
+    let sample = dir_files(&upstream("yolov8_detection"));
+    let mut files = BTreeMap::new();
+    files.insert(
+        "data.yaml".to_string(),
+        b"names: [a, b, c, d, e]\ntrain: train/images\n".to_vec(),
+    );
+    files.insert(
+        "train/images/1.jpg".into(),
+        sample["images/train/1.jpg"].clone(),
+    );
+    files.insert(
+        "train/images/2.jpg".into(),
+        sample["images/train/1.jpg"].clone(),
+    );
+    files.insert(
+        "train/images/3.jpg".into(),
+        sample["images/train/1.jpg"].clone(),
+    );
+    files.insert(
+        "train/labels/1.txt".into(),
+        b"2 0.5 0.5 0.2 0.2 7\n".to_vec(),
+    );
+    files.insert(
+        "train/labels/2.txt".into(),
+        b"2 0.6 0.5 0.2 0.2 7\n".to_vec(),
+    );
+    files.insert("train/labels/3.txt".into(), b"4 0.1 0.1 0.1 0.1\n".to_vec());
+    let ds = Detection
+        .read(&Input::from_files("rf", files), &ReadOptions::default())
+        .unwrap();
+    assert_eq!(ds.frames.len(), 3);
+    assert_eq!(ds.shapes.len(), 1);
+    assert_eq!(ds.tracks.len(), 1);
+    let t = &ds.tracks[0];
+    let frames: Vec<(u32, bool)> = t.shapes.iter().map(|s| (s.frame, s.outside)).collect();
+    assert_eq!(frames, vec![(0, false), (1, false), (2, true)]);
+}
+
+#[test]
+fn round_trips() {
+    let task = rich_a();
+    let opts = task_opts(&task);
+    let formats: [&dyn Format; 5] = [
+        &Detection,
+        &OrientedBoxes,
+        &Segmentation,
+        &Pose,
+        &Classification,
+    ];
+    for f in formats {
+        let (files, _) = write_with(f, &task);
+        let back = f
+            .read(&Input::from_files("rt", files.clone()), &opts)
+            .unwrap_or_else(|e| panic!("{}: {e}", f.info().name));
+        let (again, _) = write_with(f, &back);
+        if f.info().name.contains("Oriented") {
+            // corners -> (centre, size, angle in (0, 90]) rounded to 0.01 px -> corners: the same
+            // quadrilateral to ~1e-5, possibly starting at another corner (axis-aligned boxes come
+            // back as 90° rotations, as on the server)
+            assert_eq!(
+                files.keys().collect::<Vec<_>>(),
+                again.keys().collect::<Vec<_>>()
+            );
+            for (name, bytes) in files.iter().filter(|(n, _)| n.starts_with("labels/")) {
+                let (a, b) = (lines(bytes), lines(&again[name]));
+                assert_eq!(a.len(), b.len(), "{name}");
+                for (x, y) in a.iter().zip(&b) {
+                    assert_eq!(x[0], y[0]);
+                    let num = |v: &[String]| -> Vec<f64> {
+                        v[1..].iter().map(|t| t.parse().unwrap()).collect()
+                    };
+                    let (u, v) = (num(x), num(y));
+                    let same =
+                        (0..4).any(|k| (0..8).all(|i| (u[i] - v[(i + 2 * k) % 8]).abs() < 3e-5));
+                    assert!(same, "{name}: {x:?} vs {y:?}");
+                }
+            }
+        } else {
+            assert_eq!(
+                files,
+                again,
+                "{}: write(read(write(x))) == write(x)",
+                f.info().name
+            );
+        }
+    }
+    // upstream samples: read -> write -> read
+    for (f, case) in [
+        (&Detection as &dyn Format, "yolov8_detection"),
+        (&Segmentation, "yolov8_segmentation"),
+        (&OrientedBoxes, "yolov8_oriented_boxes"),
+        (&Pose, "yolov8_pose"),
+    ] {
+        let ds = f
+            .read(
+                &Input::open(&upstream(case)).unwrap(),
+                &ReadOptions::default(),
+            )
+            .unwrap();
+        let (files, _) = write_with(f, &ds);
+        let back = f
+            .read(
+                &Input::from_files("rt", files),
+                &ReadOptions::default().with_frames(ds.frames.clone()),
+            )
+            .unwrap();
+        assert_eq!(back.shapes.len(), ds.shapes.len(), "{case}");
+        for (a, b) in back.shapes.iter().zip(&ds.shapes) {
+            assert!(
+                close(&a.points, &b.points, 0.011),
+                "{case}: {:?} vs {:?}",
+                a.points,
+                b.points
+            );
+            assert!((a.rotation - b.rotation).abs() < 0.01, "{case}");
+            assert_eq!(a.elements.len(), b.elements.len());
+        }
+    }
+}
+
+fn with_edit(case: &str, edit: impl FnOnce(&mut BTreeMap<String, Vec<u8>>)) -> Input {
+    let mut files = dir_files(&upstream(case));
+    edit(&mut files);
+    Input::from_files(case, files)
+}
+
+#[test]
+fn validation_reports_located_problems() {
+    let input = with_edit("yolov8_detection", |f| {
+        f.insert(
+            "labels/train/1.txt".into(),
+            b"2 0.1 0.3 0.2 0.2\n2 0.1\n2 0.1 abc 0.2 0.2\n10 0.1 0.3 0.2 0.2\n2 1.2 0.3 0.2 0.2\n"
+                .to_vec(),
+        );
+    });
+    let all = Detection
+        .validate(&input, &ReadOptions::default())
+        .into_items();
+    let at = |code: &str| {
+        all.iter()
+            .find(|d| d.code == code)
+            .map(|d| (d.severity, d.location.line, d.location.column))
+    };
+    assert_eq!(at("field-count"), Some((Severity::Error, Some(2), Some(1))));
+    assert_eq!(
+        at("not-a-number"),
+        Some((Severity::Error, Some(3), Some(7)))
+    );
+    assert_eq!(
+        at("class-out-of-range"),
+        Some((Severity::Error, Some(4), Some(1)))
+    );
+    assert_eq!(
+        at("out-of-range"),
+        Some((Severity::Warning, Some(5), Some(3)))
+    );
+
+    // bad YAML is located
+    let bad = with_edit("yolov8_detection", |f| {
+        f.insert(
+            "data.yaml".into(),
+            b"path: .\ntrain: [images/train\nnames: {0: a}\n".to_vec(),
+        );
+    });
+    let e = Detection.read(&bad, &ReadOptions::default()).unwrap_err();
+    let d = e.to_diagnostic("x");
+    assert_eq!(d.code, "syntax");
+    assert!(
+        d.location.line.is_some() && d.location.file.ends_with("data.yaml"),
+        "{d}"
+    );
+
+    // no data.yaml
+    let none = with_edit("yolov8_detection", |f| {
+        f.remove("data.yaml");
+    });
+    let e = Detection.read(&none, &ReadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("data.yaml"), "{e}");
+    assert_eq!(Detection.sniff(&none), 0);
+
+    // train list pointing at a missing file
+    let missing = with_edit("yolov8_detection_with_subset_txt", |f| {
+        f.insert(
+            "data.yaml".into(),
+            b"names: [a]\ntrain: nothere.txt\n".to_vec(),
+        );
+    });
+    let errs = Detection
+        .validate(&missing, &ReadOptions::default())
+        .into_items();
+    assert!(
+        errs.iter()
+            .any(|d| d.code == "missing-file" && d.location.line == Some(2)),
+        "{errs:?}"
+    );
+
+    // pose: kpt_shape missing, and wrong point counts
+    let pose = with_edit("yolov8_pose", |f| {
+        f.insert(
+            "labels/train/1.txt".into(),
+            b"0 0.1 0.2 0.3 0.4 0.1 0.2 2\n".to_vec(),
+        );
+    });
+    let errs = Pose.validate(&pose, &ReadOptions::default()).into_items();
+    assert!(
+        errs.iter()
+            .any(|d| d.code == "field-count" && d.location.line == Some(1)),
+        "{errs:?}"
+    );
+    let pose = with_edit("yolov8_pose", |f| {
+        f.insert(
+            "labels/train/1.txt".into(),
+            b"0 0.1 0.2 0.3 0.4 0.1 0.2 2 0.3 0.4 5 0.5 0.6 2\n".to_vec(),
+        );
+    });
+    let errs = Pose.validate(&pose, &ReadOptions::default()).into_items();
+    assert!(
+        errs.iter()
+            .any(|d| d.code == "bad-value" && d.location.column == Some(37)),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn missing_sizes_fail_with_a_hint() {
+    let input = Input::open(&shared("cvat/exports/rich-A/export/YOLOv8_Detection_1.0")).unwrap();
+    let err = Detection.read(&input, &ReadOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("frame_00_640x480"), "{err}");
+    assert!(err.hint().unwrap_or_default().contains("images"), "{err:?}");
+}
+
+#[test]
+fn names_are_registered_with_the_old_aliases() {
+    let mut r = Registry::new();
+    let all: [Box<dyn Format>; 6] = [
+        Box::new(Detection),
+        Box::new(DetectionTrack),
+        Box::new(Segmentation),
+        Box::new(Pose),
+        Box::new(OrientedBoxes),
+        Box::new(Classification),
+    ];
+    for f in all {
+        r.register(f, cvat_format_api::Origin::Builtin("t"))
+            .unwrap();
+    }
+    for (old, new) in [
+        ("YOLOv8 Detection 1.0", "Ultralytics YOLO Detection 1.0"),
+        (
+            "YOLOv8 Segmentation 1.0",
+            "Ultralytics YOLO Segmentation 1.0",
+        ),
+        ("YOLOv8 Pose 1.0", "Ultralytics YOLO Pose 1.0"),
+        (
+            "YOLOv8 Oriented Bounding Boxes 1.0",
+            "Ultralytics YOLO Oriented Bounding Boxes 1.0",
+        ),
+        (
+            "YOLOv8 Classification 1.0",
+            "Ultralytics YOLO Classification 1.0",
+        ),
+        (
+            "YOLOv8 Detection Track 1.0",
+            "Ultralytics YOLO Detection Track 1.0",
+        ),
+    ] {
+        assert_eq!(r.get(old).unwrap().info.name, new);
+    }
+    assert!(
+        !r.get("Ultralytics YOLO Detection Track 1.0")
+            .unwrap()
+            .info
+            .can_import
+    );
+}
+
+#[test]
+fn truncated_files_never_panic() {
+    let frames = rich_a().frames;
+    let formats: [(&dyn Format, PathBuf); 9] = [
+        (&Detection, upstream("yolov8_detection_with_list_of_imgs")),
+        (&Detection, upstream("yolov8_detection_with_list_of_names")),
+        (&Segmentation, upstream("yolov8_segmentation")),
+        (&OrientedBoxes, upstream("yolov8_oriented_boxes")),
+        (&Pose, upstream("yolov8_pose")),
+        (&Pose, shared("cvat/exports/rich-A/export/YOLOv8_Pose_1.0")),
+        (
+            &Segmentation,
+            shared("cvat/exports/rich-A/export/YOLOv8_Segmentation_1.0"),
+        ),
+        (
+            &Classification,
+            shared("cvat/exports/rich-A/export/YOLOv8_Classification_1.0"),
+        ),
+        (
+            &Detection,
+            shared("cvat/exports/rich-A/export/YOLOv8_Detection_1.0"),
+        ),
+    ];
+    let mut checked = 0;
+    for (f, dir) in formats {
+        let files = dir_files(&dir);
+        for (name, bytes) in files.iter().filter(|(n, _)| !n.ends_with(".jpg")) {
+            let step = (bytes.len() / 150).max(1);
+            for cut in (0..bytes.len()).step_by(step) {
+                let mut m = files.clone();
+                m.insert(name.clone(), bytes[..cut].to_vec());
+                let input = Input::from_files("cut", m);
+                let opts = ReadOptions::default().with_frames(frames.clone());
+                if let Err(e) = f.read(&input, &opts) {
+                    let d = e.to_diagnostic("cut");
+                    assert!(!d.location.file.is_empty(), "{name}@{cut}: {e}");
+                }
+                let _ = f.validate(&input, &opts);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 500, "{checked}");
+}
+
+fn arb_dataset() -> impl Strategy<Value = Dataset> {
+    (
+        prop::collection::vec((1u32..3000, 1u32..3000), 1..4),
+        prop::collection::vec(
+            (
+                0usize..4,
+                0usize..3,
+                0.0f64..1.0,
+                0.0f64..1.0,
+                0.0f64..1.0,
+                0.0f64..1.0,
+            ),
+            0..12,
+        ),
+    )
+        .prop_map(|(sizes, boxes)| {
+            let labels = (0..3)
+                .map(|i| cvat_format_api::Label {
+                    id: i + 1,
+                    name: ["car", "yes", "a: b"][i as usize].to_string(),
+                    ..Default::default()
+                })
+                .collect();
+            let frames: Vec<cvat_format_api::Frame> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, (w, h))| cvat_format_api::Frame {
+                    id: i as u32,
+                    name: format!("img_{i}.jpg"),
+                    width: *w,
+                    height: *h,
+                    subset: None,
+                })
+                .collect();
+            let n = frames.len();
+            let q = |v: f64| (v * 100.0).round() / 100.0;
+            let mut shapes: Vec<Shape> = boxes
+                .into_iter()
+                .map(|(f, l, a, b, c, d)| {
+                    let fr = &frames[f % n];
+                    let (w, h) = (fr.width as f64, fr.height as f64);
+                    Shape {
+                        label_id: l as i64 + 1,
+                        kind: ShapeType::Rectangle,
+                        frame: fr.id,
+                        points: vec![
+                            q(a.min(b) * w),
+                            q(c.min(d) * h),
+                            q(a.max(b) * w),
+                            q(c.max(d) * h),
+                        ],
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            shapes.sort_by_key(|s| s.frame);
+            Dataset {
+                labels,
+                frames,
+                shapes,
+                ..Default::default()
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn detection_write_then_read_gives_the_boxes_back(ds in arb_dataset()) {
+        let (files, drops) = write_with(&Detection, &ds);
+        prop_assert!(drops.is_empty(), "{}", drops);
+        let back = Detection
+            .read(&Input::from_files("p", files), &ReadOptions::default().with_frames(ds.frames.clone()))
+            .unwrap();
+        let names: Vec<&str> = back.labels.iter().map(|l| l.name.as_str()).collect();
+        prop_assert_eq!(names, vec!["car", "yes", "a: b"]);
+        prop_assert_eq!(back.shapes.len(), ds.shapes.len());
+        for (a, b) in back.shapes.iter().zip(&ds.shapes) {
+            prop_assert_eq!(a.frame, b.frame);
+            prop_assert_eq!(a.label_id, b.label_id);
+            let fr = &ds.frames[a.frame as usize];
+            let tol = 1e-6 * fr.width.max(fr.height) as f64 + 0.011;
+            for (p, q) in a.points.iter().zip(&b.points) {
+                prop_assert!((p - q).abs() <= tol, "{:?} vs {:?}", a.points, b.points);
+            }
+        }
+    }
+}
