@@ -216,6 +216,7 @@ struct State<'o> {
     frame_ids: HashMap<u32, usize>,
     frame_names: HashMap<String, usize>,
     images_seen: bool,
+    labels_built: bool,
     ds: Dataset,
 }
 
@@ -288,6 +289,7 @@ fn parse(input: &Input, opts: &ReadOptions, limit: usize) -> Result<(Dataset, Di
         frame_ids: HashMap::new(),
         frame_names: HashMap::new(),
         images_seen: false,
+        labels_built: false,
         ds: Dataset::default(),
     };
     if std::str::from_utf8(text).is_err() {
@@ -394,7 +396,9 @@ fn body(st: &mut State, loc: &mut Locator, text: &[u8]) {
             if depth == 1 && name == b"meta" {
                 phase = Phase::Meta;
             }
-            if phase == Phase::Meta {
+            let skip = depth == 1 && name == b"version";
+            if skip {
+            } else if phase == Phase::Meta {
                 path.push(String::from_utf8_lossy(&name).into_owned());
                 textbuf.clear();
                 meta_start(st, &path, before);
@@ -600,8 +604,6 @@ fn meta_start(st: &mut State, path: &[String], pos: usize) {
             ..Default::default()
         }),
         ["meta", "task", "segments", "segment"] => st.meta.segments.push(Segment::default()),
-        ["meta", "task", "owner"] => st.meta.owner = Some(UserRef::default()),
-        ["meta", "task", "assignee"] => st.meta.assignee = Some(UserRef::default()),
         _ => {}
     }
 }
@@ -720,11 +722,12 @@ fn meta_end(st: &mut State, path: &[String], text: &str, loc: &mut Locator) {
         }
         ["meta", "task", who @ ("owner" | "assignee"), f] => {
             let u = if *who == "owner" {
-                st.meta.owner.as_mut()
+                &mut st.meta.owner
             } else {
-                st.meta.assignee.as_mut()
+                &mut st.meta.assignee
             };
-            if let Some(u) = u {
+            {
+                let u = u.get_or_insert_with(UserRef::default);
                 match *f {
                     "username" => u.username = text.to_string(),
                     "email" => u.email = text.to_string(),
@@ -761,9 +764,10 @@ fn meta_end(st: &mut State, path: &[String], text: &str, loc: &mut Locator) {
 
 /// Turns the meta labels (or `ReadOptions::labels`) into the label list.
 fn build_labels(st: &mut State, loc: &mut Locator) {
-    if !st.labels.is_empty() || !st.label_by_name.is_empty() {
+    if st.labels_built {
         return;
     }
+    st.labels_built = true;
     if st.tasks.is_empty() {
         st.tasks.push(TaskInfo {
             step: 1,
@@ -1384,17 +1388,19 @@ fn on_start(
                 };
                 let mut idx = None;
                 if let Some(f) = frame {
-                    if st.frame_ids.contains_key(&f) {
-                        st.diags.push(Diagnostic::error(
-                            loc.at(pos),
-                            "duplicate-id",
-                            format!("image id {abs} appears more than once"),
-                        ));
-                    } else if !fname.is_empty() && st.frame_names.contains_key(&fname) {
+                    if !fname.is_empty() && st.frame_names.contains_key(&fname) {
                         st.diags.push(Diagnostic::error(
                             loc.at(pos),
                             "duplicate-name",
                             format!("image name {fname:?} appears more than once"),
+                        ));
+                    } else if st.frame_ids.contains_key(&f) {
+                        st.diags.push(Diagnostic::error(
+                            loc.at(pos),
+                            "duplicate-id",
+                            format!(
+                                "image id {abs} ({fname:?}) is frame {f}, which an earlier <image> already is"
+                            ),
                         ));
                     } else {
                         let subset = a
@@ -1694,9 +1700,12 @@ fn build_track(
     if shapes.is_empty() {
         return None;
     }
+    let first_frame = shapes.iter().filter_map(|s| s.frame).min().unwrap_or(0);
+    // the server drops the outside keyframes a track starts with
+    let lead = shapes.iter().take_while(|s| s.outside).count();
     let mut track_attrs = Vec::new();
     let mut out = Vec::new();
-    for s in shapes {
+    for s in &shapes[lead..] {
         let (m, im) = split_attrs(st, label_id, &s.attrs);
         if !im.is_empty() {
             track_attrs = im;
@@ -1706,7 +1715,7 @@ fn build_track(
     Some(Track {
         id: None,
         label_id,
-        frame: out.iter().map(|s| s.frame).min().unwrap_or(0),
+        frame: first_frame,
         group,
         source: source.clone(),
         shapes: out,
@@ -1884,6 +1893,17 @@ fn end_track(st: &mut State, loc: &mut Locator, t: PTrack) {
     let Some(mut track) = build_track(st, label_id, &shapes, &t.source, t.group) else {
         return;
     };
+    if track.shapes.is_empty() {
+        st.diags.push(
+            Diagnostic::warning(
+                loc.at(t.pos),
+                "empty-track",
+                "every keyframe of this track is outside; nothing to import",
+            )
+            .with_hint("the server drops the outside keyframes a track starts with"),
+        );
+        return;
+    }
     for (el, shapes) in &t.elements {
         let refs: Vec<&PShape> = shapes.iter().collect();
         if let Some(e) = build_track(st, *el, &refs, &t.source, 0) {
