@@ -20,8 +20,8 @@ use cvat_format_api::{
     TrackedShape, WriteOptions,
 };
 use cvat_format_yolo::common::{
-    check_unit, fields, first_error, flatten, fmt6, image_ext, number_frames, parse_class,
-    parse_num, round2, strip_ext, ClassMap, Field, FlatShape, ItemFrame, SizeResolver,
+    check_unit, fields, first_error, flatten, fmt6, image_ext, images_for, number_frames,
+    parse_class, parse_num, round2, strip_ext, ClassMap, Field, FlatShape, ItemFrame, SizeResolver,
 };
 use std::collections::BTreeMap;
 use yaml::{as_string, DataYaml};
@@ -244,7 +244,7 @@ fn write(kind: Kind, ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropRepor
     let classes: Vec<&Label> = ds
         .labels
         .iter()
-        .filter(|l| kind != Kind::Pose || l.kind == LabelType::Skeleton)
+        .filter(|l| kind != Kind::Pose || l.kind == LabelType::Skeleton || !l.sublabels.is_empty())
         .collect();
     let class_of: BTreeMap<i64, usize> =
         classes.iter().enumerate().map(|(i, l)| (l.id, i)).collect();
@@ -864,12 +864,11 @@ pub fn parse(
             it.frame.hint_id = Some(h.id);
             it.frame.name = h.name.clone();
         }
+        // the listed image, or an image beside the label file
+        let mut candidates = vec![it.image_rel.clone()];
+        candidates.extend(images_for(input, strip_ext(&it.label_rel)));
         let needs_size = input.contains(&it.label_rel);
-        match sizes.size(
-            &item_id,
-            &it.frame.name,
-            std::slice::from_ref(&it.image_rel),
-        ) {
+        match sizes.size(&item_id, &it.frame.name, &candidates) {
             Ok((w, h)) => {
                 it.frame.width = w;
                 it.frame.height = h;

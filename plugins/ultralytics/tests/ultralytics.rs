@@ -908,3 +908,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn each_real_export_is_recognised_as_its_own_format() {
+    let mut r = Registry::new();
+    let all: [Box<dyn Format>; 7] = [
+        Box::new(Detection),
+        Box::new(DetectionTrack),
+        Box::new(Segmentation),
+        Box::new(Pose),
+        Box::new(OrientedBoxes),
+        Box::new(Classification),
+        Box::new(cvat_format_yolo::Yolo11),
+    ];
+    for f in all {
+        r.register(f, cvat_format_api::Origin::Builtin("t"))
+            .unwrap();
+    }
+    for (dir, name) in [
+        ("YOLOv8_Detection_1.0", "Ultralytics YOLO Detection 1.0"),
+        (
+            "YOLOv8_Segmentation_1.0",
+            "Ultralytics YOLO Segmentation 1.0",
+        ),
+        ("YOLOv8_Pose_1.0", "Ultralytics YOLO Pose 1.0"),
+        (
+            "YOLOv8_Oriented_Bounding_Boxes_1.0",
+            "Ultralytics YOLO Oriented Bounding Boxes 1.0",
+        ),
+        (
+            "YOLOv8_Classification_1.0",
+            "Ultralytics YOLO Classification 1.0",
+        ),
+        ("YOLO_1.1", "YOLO 1.1"),
+    ] {
+        let input = Input::open(&shared(&format!("cvat/exports/rich-A/export/{dir}"))).unwrap();
+        assert_eq!(
+            r.detect(&input).map(|e| e.info.name.as_str()),
+            Some(name),
+            "{dir}"
+        );
+    }
+}
