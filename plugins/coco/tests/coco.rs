@@ -94,3 +94,66 @@ fn exports_are_byte_identical_to_the_real_files() {
         assert_eq!(String::from_utf8_lossy(&files[rel]), String::from_utf8_lossy(&real), "{rel}");
     }
 }
+
+/// A comparable form of the annotations: no ids, label and spec ids shifted by the given offsets,
+/// attributes sorted, shapes and tracks sorted.
+fn normalized(v: &Value, label_off: i64, spec_off: i64) -> Value {
+    fn walk(v: &mut Value, lo: i64, so: i64) {
+        match v {
+            Value::Object(m) => {
+                m.remove("id");
+                if let Some(Value::Number(n)) = m.get("label_id").cloned() {
+                    m.insert("label_id".into(), Value::from(n.as_i64().unwrap() - lo));
+                }
+                if let Some(Value::Number(n)) = m.get("spec_id").cloned() {
+                    m.insert("spec_id".into(), Value::from(n.as_i64().unwrap() - so));
+                }
+                for (_, x) in m.iter_mut() {
+                    walk(x, lo, so);
+                }
+                if let Some(Value::Array(a)) = m.get_mut("attributes") {
+                    a.sort_by_key(|x| x["spec_id"].as_i64());
+                }
+                for key in ["shapes", "tracks", "elements"] {
+                    if let Some(Value::Array(a)) = m.get_mut(key) {
+                        a.sort_by_key(|x| x.to_string());
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, lo, so)),
+            _ => {}
+        }
+    }
+    let mut v = v.clone();
+    walk(&mut v, label_off, spec_off);
+    v
+}
+
+fn reimport_check(f: &dyn Format, export_dir: &str, reimport: &str, label_off: i64, spec_off: i64) {
+    let task = rich_a();
+    let input = Input::open(&shared(export_dir)).unwrap();
+    let opts = ReadOptions::default().with_labels(task.labels.clone()).with_frames(task.frames.clone());
+    let ds = f.read(&input, &opts).expect("reads the real export");
+    let ours = normalized(&ds.annotations_json(), 0, 0);
+    let real: Value = serde_json::from_slice(&std::fs::read(shared(reimport)).unwrap()).unwrap();
+    let real = normalized(&real, label_off, spec_off);
+    assert!(real["shapes"].as_array().unwrap().len() + real["tracks"].as_array().unwrap().len() > 0);
+    for key in ["tags", "shapes", "tracks"] {
+        let mut d = Vec::new();
+        diff(&format!("$.{key}"), &ours[key], &real[key], &mut d);
+        assert!(d.is_empty(), "{export_dir} {key}:\n{}\nours: {}\nreal: {}", d.join("\n"), ours[key], real[key]);
+    }
+}
+
+// The re-import tasks were created with the same labels in the same order, so their label and attribute
+// ids are rich-A's shifted by a constant (COCO 1.0 task: labels 43.. for 31.., specs 19.. for 13..;
+// COCO Keypoints task: labels 62.. for 38..).
+#[test]
+fn reading_the_real_coco_export_gives_what_the_server_reimport_kept() {
+    reimport_check(&Coco, "cvat/exports/rich-A/export/COCO_1.0", "cvat/exports/rich-A/reimport/COCO_1.0.json", 12, 6);
+}
+
+#[test]
+fn reading_the_real_keypoints_export_gives_what_the_server_reimport_kept() {
+    reimport_check(&CocoKeypoints, "cvat/exports/rich-A/export/COCO_Keypoints_1.0", "cvat/exports/rich-A/reimport/COCO_Keypoints_1.0.json", 24, 0);
+}
