@@ -11,6 +11,7 @@
 //! Classification: `train/labels.json` (`{item: {"labels": [...], "path": "<label>/<image>"}}`) and, on
 //! import, also `<subset>/<label>/<image>` folders.
 
+mod trace;
 pub mod yaml;
 
 use cvat_format_api::geometry::rotated_corners;
@@ -339,17 +340,10 @@ fn line_for(
         Kind::Pose => ShapeType::Skeleton,
         Kind::Classification => return Ok(None),
     };
-    if sh.kind != wanted {
-        let what = match (kind, sh.kind) {
-            (Kind::Segmentation, ShapeType::Mask) => {
-                "mask shapes (the server traces them into polygons; not reproduced)".to_string()
-            }
-            (Kind::Segmentation, ShapeType::Ellipse) => {
-                "ellipse shapes (the server traces them into polygons; not reproduced)".to_string()
-            }
-            _ => format!("{} shapes", sh.kind.as_str()),
-        };
-        drops.add(what, 1);
+    let traced =
+        kind == Kind::Segmentation && matches!(sh.kind, ShapeType::Mask | ShapeType::Ellipse);
+    if sh.kind != wanted && !traced {
+        drops.add(format!("{} shapes", sh.kind.as_str()), 1);
         return Ok(None);
     }
     let rotated = sh.rotation.rem_euclid(360.0) != 0.0;
@@ -405,6 +399,37 @@ fn line_for(
                 push(x / w);
                 push(y / h);
             }
+        }
+        Kind::Segmentation if traced => {
+            let polys = if sh.kind == ShapeType::Mask {
+                trace::mask_polygons(&sh.points)
+            } else {
+                trace::ellipse_polygons(&sh.points, sh.rotation)
+            };
+            let what = sh.kind.as_str();
+            let Some(polys) = polys.filter(|p| !p.is_empty()) else {
+                drops.add(
+                    format!("{what} shapes that could not be traced into a polygon"),
+                    1,
+                );
+                return Ok(None);
+            };
+            drops.add(
+                format!("{what} shapes traced into polygon outlines (pixels approximated, holes dropped)"),
+                1,
+            );
+            let mut lines = Vec::new();
+            for poly in polys {
+                let mut l = class.to_string();
+                for p in poly.chunks_exact(2) {
+                    l.push(' ');
+                    l.push_str(&fmt6(p[0] / w));
+                    l.push(' ');
+                    l.push_str(&fmt6(p[1] / h));
+                }
+                lines.push(l);
+            }
+            return Ok(Some(lines.join("\n")));
         }
         Kind::Segmentation => {
             if sh.points.len() < 6 || sh.points.len() & 1 == 1 {
