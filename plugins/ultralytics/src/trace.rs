@@ -248,4 +248,27 @@ mod tests {
             (340.0, 460.0, 260.0, 340.0)
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bitmap_traces_to_outlines_inside_its_components(
+            w in 1u32..24,
+            h in 1u32..24,
+            bits in proptest::collection::vec(proptest::bool::ANY, 576),
+        ) {
+            let mut bm = Bitmap::new(w, h);
+            for y in 0..h {
+                for x in 0..w {
+                    bm.set(x, y, bits[(y * 24 + x) as usize]);
+                }
+            }
+            for poly in trace(&bm) {
+                proptest::prop_assert!(poly.len() >= 4);
+                proptest::prop_assert_eq!(poly.first(), poly.last());
+                for (x, y) in poly {
+                    proptest::prop_assert!(bm.get(x as u32, y as u32), "({}, {}) is not set", x, y);
+                }
+            }
+        }
+    }
 }
