@@ -51,36 +51,50 @@ impl<'a> Ctx<'a> {
     /// All attributes of `label_id` in declaration order, with defaults, cast like the server
     /// (`number` -> float, `checkbox` -> bool).
     fn attrs(&mut self, label_id: i64, values: &[&[AttributeValue]]) -> J {
-        let mut out = J::obj();
-        let Some(label) = self.idx.label(label_id) else {
-            return out;
-        };
-        for spec in &label.attributes {
-            let v = values
-                .iter()
-                .rev()
-                .flat_map(|vs| vs.iter())
-                .find(|a| a.spec_id == spec.id)
-                .map(|a| a.value.as_str())
-                .unwrap_or(spec.default_value.as_str());
-            let j = match spec.input_type {
-                InputType::Number => match v.trim().parse::<f64>() {
-                    Ok(f) => J::Float(f),
-                    Err(_) => {
-                        self.drops.add(
-                            "number attribute values that are not numbers (written as text)",
-                            1,
-                        );
-                        J::str(v)
-                    }
-                },
-                InputType::Checkbox => J::Bool(v.eq_ignore_ascii_case("true")),
-                _ => J::str(v),
-            };
-            out.push(&spec.name, j);
-        }
-        out
+        let (pairs, bad) = typed_attributes(&self.idx, label_id, values);
+        self.drops.add(
+            "number attribute values that are not numbers (written as text)",
+            bad,
+        );
+        J::Obj(pairs)
     }
+}
+
+/// The attributes of `label_id` as the server hands them to datumaro: every declared attribute in
+/// declaration order, its value from the last of `values` that has it, else the default; `number` cast
+/// to float and `checkbox` to bool. Also returns how many number values were not numbers (kept as text).
+pub fn typed_attributes(
+    idx: &LabelIndex,
+    label_id: i64,
+    values: &[&[AttributeValue]],
+) -> (Vec<(String, J)>, usize) {
+    let mut out = Vec::new();
+    let mut bad = 0;
+    let Some(label) = idx.label(label_id) else {
+        return (out, 0);
+    };
+    for spec in &label.attributes {
+        let v = values
+            .iter()
+            .rev()
+            .flat_map(|vs| vs.iter())
+            .find(|a| a.spec_id == spec.id)
+            .map(|a| a.value.as_str())
+            .unwrap_or(spec.default_value.as_str());
+        let j = match spec.input_type {
+            InputType::Number => match v.trim().parse::<f64>() {
+                Ok(f) => J::Float(f),
+                Err(_) => {
+                    bad += 1;
+                    J::str(v)
+                }
+            },
+            InputType::Checkbox => J::Bool(v.eq_ignore_ascii_case("true")),
+            _ => J::str(v),
+        };
+        out.push((spec.name.clone(), j));
+    }
+    (out, bad)
 }
 
 /// One element of a skeleton on one frame.
