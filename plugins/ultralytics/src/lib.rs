@@ -576,8 +576,13 @@ struct Item {
     label_rel: String,
 }
 
+/// A path from data.yaml or a list file, relative to the dataset root: leading `./`, `../` (Roboflow
+/// writes `../train/images` for folders beside data.yaml) and the server's `data/` prefix removed.
 fn clean(p: &str) -> &str {
-    let p = p.trim().trim_start_matches("./");
+    let mut p = p.trim();
+    while let Some(rest) = p.strip_prefix("./").or_else(|| p.strip_prefix("../")) {
+        p = rest;
+    }
     p.strip_prefix("data/").unwrap_or(p)
 }
 
@@ -851,8 +856,23 @@ pub fn parse(
         {
             continue;
         }
+        let standard = matches!(key.as_str(), "train" | "val" | "test");
+        let mut local = Diagnostics::default();
+        let listed = subset_items(input, &root, &y, &key, value, &mut local)?;
+        if !standard && (local.has_errors() || listed.is_empty()) {
+            diags.push(
+                Diagnostic::warning(
+                    y.loc(&key),
+                    "unknown-key",
+                    format!("key {key:?} is not a subset with images or labels; ignored"),
+                )
+                .with_hint("subsets are usually train, val and test"),
+            );
+            continue;
+        }
+        diags.extend(local.into_items());
         any_subset = true;
-        for (image_rel, _listed_at) in subset_items(input, &root, &y, &key, value, diags)? {
+        for (image_rel, _listed_at) in listed {
             let name = item_name(&image_rel, &key);
             if !seen.insert((key.clone(), name.clone())) {
                 continue;
@@ -904,7 +924,10 @@ pub fn parse(
     }
     let mut frames: Vec<ItemFrame> = items.iter().map(|i| i.frame.clone()).collect();
     number_frames(&mut frames, opts);
-    let id_of: BTreeMap<String, u32> = frames.iter().map(|f| (f.name.clone(), f.id)).collect();
+    let id_of: BTreeMap<(String, Option<String>), u32> = frames
+        .iter()
+        .map(|f| ((f.name.clone(), f.subset.clone()), f.id))
+        .collect();
 
     let mut ds = Dataset {
         labels: std::mem::take(&mut classmap.labels),
@@ -924,7 +947,10 @@ pub fn parse(
 
     let mut order: Vec<(u32, &Item)> = items
         .iter()
-        .map(|it| (id_of.get(&it.frame.name).copied().unwrap_or(0), it))
+        .map(|it| {
+            let key = (it.frame.name.clone(), it.frame.subset.clone());
+            (id_of.get(&key).copied().unwrap_or(0), it)
+        })
         .collect();
     order.sort_by_key(|(id, _)| *id);
     // track id -> (label, keyframes)

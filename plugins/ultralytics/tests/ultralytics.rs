@@ -557,41 +557,68 @@ fn classification_sample_from_folders() {
 #[test]
 fn roboflow_layout_and_trailing_track_ids() {
     let sample = dir_files(&upstream("yolov8_detection"));
+    let jpg = sample["images/train/1.jpg"].clone();
     let mut files = BTreeMap::new();
     files.insert(
         "data.yaml".to_string(),
-        b"names: [a, b, c, d, e]\ntrain: train/images\n".to_vec(),
+        b"train: ../train/images\nval: ../valid/images\nnc: 5\nnames: [a, b, c, d, e]\n\
+          license: CC BY 4.0\nroboflow:\n  workspace: w\n"
+            .to_vec(),
     );
+    for i in 1..=3 {
+        files.insert(format!("train/images/{i}.jpg"), jpg.clone());
+    }
+    files.insert("valid/images/1.jpg".into(), jpg.clone());
+    files.insert("train/labels/1.txt".into(), b"4 0.1 0.1 0.1 0.1\n".to_vec());
     files.insert(
-        "train/images/1.jpg".into(),
-        sample["images/train/1.jpg"].clone(),
-    );
-    files.insert(
-        "train/images/2.jpg".into(),
-        sample["images/train/1.jpg"].clone(),
-    );
-    files.insert(
-        "train/images/3.jpg".into(),
-        sample["images/train/1.jpg"].clone(),
-    );
-    files.insert(
-        "train/labels/1.txt".into(),
+        "train/labels/2.txt".into(),
         b"2 0.5 0.5 0.2 0.2 7\n".to_vec(),
     );
     files.insert(
-        "train/labels/2.txt".into(),
+        "train/labels/3.txt".into(),
         b"2 0.6 0.5 0.2 0.2 7\n".to_vec(),
     );
-    files.insert("train/labels/3.txt".into(), b"4 0.1 0.1 0.1 0.1\n".to_vec());
-    let ds = Detection
-        .read(&Input::from_files("rf", files), &ReadOptions::default())
-        .unwrap();
-    assert_eq!(ds.frames.len(), 3);
-    assert_eq!(ds.shapes.len(), 1);
+    files.insert("valid/labels/1.txt".into(), b"0 0.5 0.5 1 1\n".to_vec());
+    let input = Input::from_files("rf", files);
+    let ds = Detection.read(&input, &ReadOptions::default()).unwrap();
+    // 1.jpg is in both subsets: two frames
+    let frames: Vec<(&str, Option<&str>)> = ds
+        .frames
+        .iter()
+        .map(|f| (f.name.as_str(), f.subset.as_deref()))
+        .collect();
+    assert_eq!(frames.len(), 4, "{frames:?}");
+    assert!(frames.contains(&("1.jpg", Some("val"))) && frames.contains(&("1.jpg", None)));
+    let val_frame = ds
+        .frames
+        .iter()
+        .find(|f| f.subset.as_deref() == Some("val"))
+        .unwrap()
+        .id;
+    let val: Vec<&Shape> = ds.shapes.iter().filter(|s| s.frame == val_frame).collect();
+    assert_eq!(val.len(), 1);
+    assert_eq!(val[0].points, vec![0.0, 0.0, 15.0, 10.0]);
+    // boxes sharing track id 7 on consecutive frames become one track, closed after its last frame
     assert_eq!(ds.tracks.len(), 1);
     let t = &ds.tracks[0];
-    let frames: Vec<(u32, bool)> = t.shapes.iter().map(|s| (s.frame, s.outside)).collect();
-    assert_eq!(frames, vec![(0, false), (1, false), (2, true)]);
+    let keys: Vec<(u32, bool)> = t.shapes.iter().map(|s| (s.frame, s.outside)).collect();
+    let id = |n: &str| ds.frames.iter().find(|f| f.name == n).unwrap().id;
+    let (f2, f3) = (id("2.jpg"), id("3.jpg"));
+    assert_eq!(f3, f2 + 1);
+    // the last frame of the task: nothing to close
+    assert_eq!(keys, vec![(f2, false), (f3, false)]);
+    assert_eq!(ds.shapes.len(), 2);
+    // the licence line is not a subset: a warning, located
+    let diags = Detection
+        .validate(&input, &ReadOptions::default())
+        .into_items();
+    let w: Vec<_> = diags.iter().filter(|d| d.code == "unknown-key").collect();
+    assert_eq!(w.len(), 1, "{diags:?}");
+    assert_eq!(w[0].location.line, Some(5));
+    assert!(
+        diags.iter().all(|d| d.severity != Severity::Error),
+        "{diags:?}"
+    );
 }
 
 #[test]

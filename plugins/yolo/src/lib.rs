@@ -378,7 +378,7 @@ pub fn parse(input: &Input, opts: &ReadOptions, diags: &mut Diagnostics) -> Resu
                 );
                 continue;
             }
-            if !seen.insert(name.clone()) {
+            if !seen.insert((subset.clone(), name.clone())) {
                 diags.warning(
                     Location::line(&list_file, lnum, 1),
                     "duplicate-item",
@@ -419,7 +419,10 @@ pub fn parse(input: &Input, opts: &ReadOptions, diags: &mut Diagnostics) -> Resu
     }
     let mut frames: Vec<ItemFrame> = items.iter().map(|i| i.frame.clone()).collect();
     number_frames(&mut frames, opts);
-    let id_of: BTreeMap<String, u32> = frames.iter().map(|f| (f.name.clone(), f.id)).collect();
+    let id_of: BTreeMap<(String, Option<String>), u32> = frames
+        .iter()
+        .map(|f| ((f.name.clone(), f.subset.clone()), f.id))
+        .collect();
 
     let mut ds = Dataset {
         labels: classmap.labels.clone(),
@@ -438,7 +441,10 @@ pub fn parse(input: &Input, opts: &ReadOptions, diags: &mut Diagnostics) -> Resu
 
     let mut by_frame: Vec<(u32, &Item)> = items
         .iter()
-        .map(|it| (id_of.get(&it.frame.name).copied().unwrap_or(0), it))
+        .map(|it| {
+            let key = (it.frame.name.clone(), it.frame.subset.clone());
+            (id_of.get(&key).copied().unwrap_or(0), it)
+        })
         .collect();
     by_frame.sort_by_key(|(id, _)| *id);
     for (frame, it) in by_frame {
