@@ -470,6 +470,6 @@ mod tests {
         assert!(e.to_string().contains("input_type"), "{e}");
         let e = read_labels("[{").unwrap_err();
         assert!(e.to_string().contains("invalid JSON"), "{e}");
-        assert!(read_labels(r#"[{"color": "#fff"}]"#).is_err());
+        assert!(read_labels(r##"[{"color": "#fff"}]"##).is_err());
     }
 }

@@ -154,11 +154,52 @@ impl Client {
         if let Some(v) = &spec.subset {
             o.insert("subset".into(), v.clone().into());
         }
-        let task: serde_json::Value = self.post_json("/api/tasks", body)?;
-        task.get("id").and_then(|v| v.as_i64()).ok_or_else(|| ClientError::Protocol {
-            path: "/api/tasks".into(),
-            message: "created task has no id".into(),
-        })
+        // A lost answer to this POST is ambiguous: the task may exist. So it is not retried blindly: after
+        // a connection failure, a task of this name newer than any before the attempt is adopted.
+        let newest_before = self.newest_task_id()?;
+        let mut attempt = 0;
+        loop {
+            match self.send_once(Method::POST, "/api/tasks", Body::Json(body.clone())) {
+                Ok(resp) if matches!(resp.status().as_u16(), 429 | 502 | 503 | 504) && attempt < self.retries() => {}
+                Ok(resp) => {
+                    let resp = super::transport::check(Method::POST, "/api/tasks", resp)?;
+                    let task: serde_json::Value = super::transport::read_json("/api/tasks", resp)?;
+                    return task.get("id").and_then(|v| v.as_i64()).ok_or_else(|| ClientError::Protocol {
+                        path: "/api/tasks".into(),
+                        message: "created task has no id".into(),
+                    });
+                }
+                Err(e) if attempt >= self.retries() => return Err(e),
+                Err(_) => {
+                    if let Some(id) = self.find_new_task(&spec.name, newest_before)? {
+                        return Ok(id);
+                    }
+                }
+            }
+            attempt += 1;
+            std::thread::sleep(self.backoff() * 2u32.saturating_pow(attempt.saturating_sub(1)).min(32));
+        }
+    }
+
+    fn newest_task_id(&self) -> Result<i64> {
+        let page: Page = self.get_json("/api/tasks?sort=-id&page_size=1")?;
+        Ok(page.results.first().and_then(|t| t.get("id")).and_then(|v| v.as_i64()).unwrap_or(0))
+    }
+
+    /// A task named `name`, without data, with an id above `after`: one our lost request created.
+    fn find_new_task(&self, name: &str, after: i64) -> Result<Option<i64>> {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("name", name);
+        q.append_pair("sort", "-id");
+        q.append_pair("page_size", "20");
+        let page: Page = self.get_json(&format!("/api/tasks?{}", q.finish()))?;
+        Ok(page
+            .results
+            .iter()
+            .filter(|t| t.get("name").and_then(|n| n.as_str()) == Some(name))
+            .filter(|t| t.get("size").and_then(|s| s.as_u64()).unwrap_or(0) == 0)
+            .filter_map(|t| t.get("id").and_then(|v| v.as_i64()))
+            .find(|&id| id > after))
     }
 
     /// Attaches data to a task and waits until the server has processed it.

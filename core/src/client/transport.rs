@@ -294,8 +294,7 @@ impl Client {
         });
     }
 
-    /// Sends one request; retries transient failures when `repeatable` (GET/HEAD/PUT/DELETE always are;
-    /// other methods only when the connection could not be made or a proxy answered 502/503/504).
+    /// Sends one request; retries transient failures (connection errors, 429/502/503/504) with backoff.
     pub fn send(
         &self,
         method: Method,
@@ -304,7 +303,6 @@ impl Client {
         body: Body,
     ) -> Result<Response> {
         let url = self.url(path)?;
-        let idempotent = matches!(method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
         let mut attempt = 0u32;
         loop {
             self.trace_request(&method, &url, headers, &body);
@@ -329,7 +327,10 @@ impl Client {
                     return Ok(resp);
                 }
                 Err(e) => {
-                    let retry = attempt < self.cfg.retries && (idempotent || e.is_connect());
+                    // A connection that failed before an answer is retried for every method: the unsafe
+                    // calls made here (upload steps, exports, imports) are safe to repeat; task creation
+                    // uses `send_once` and checks for a duplicate itself.
+                    let retry = attempt < self.cfg.retries;
                     self.debug(|| format!("! {method} {}: {e}{}", redact_url(&url), if retry { " (retrying)" } else { "" }));
                     if retry {
                         attempt += 1;
@@ -339,6 +340,26 @@ impl Client {
                     return Err(transport_error(&method, &url, e));
                 }
             }
+        }
+    }
+
+    /// Sends one request without retrying transport failures (for calls that must not be repeated
+    /// blindly). Error statuses are returned as responses.
+    pub fn send_once(&self, method: Method, path: &str, body: Body) -> Result<Response> {
+        let url = self.url(path)?;
+        self.trace_request(&method, &url, &[], &body);
+        let mut rb = self.decorate(&method, self.http.request(method.clone(), url.clone()));
+        rb = match &body {
+            Body::None => rb,
+            Body::Json(v) => rb.json(v),
+            Body::Bytes(b) => rb.body(b.clone()),
+        };
+        match rb.send() {
+            Ok(resp) => {
+                self.trace_response(&resp);
+                Ok(resp)
+            }
+            Err(e) => Err(transport_error(&method, &url, e)),
         }
     }
 
