@@ -157,3 +157,98 @@ fn reading_the_real_coco_export_gives_what_the_server_reimport_kept() {
 fn reading_the_real_keypoints_export_gives_what_the_server_reimport_kept() {
     reimport_check(&CocoKeypoints, "cvat/exports/rich-A/export/COCO_Keypoints_1.0", "cvat/exports/rich-A/reimport/COCO_Keypoints_1.0.json", 24, 0);
 }
+
+/// Each malformed case of datumaro's COCO tests must give our diagnostic for the error datumaro raises.
+#[test]
+fn malformed_files_give_the_expected_located_errors() {
+    let dir = shared("formats/coco/malformed");
+    let expected: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(dir.join("EXPECTED.json")).unwrap()).unwrap();
+    assert_eq!(expected.len(), 23);
+    // datumaro error -> (our code, JSON path, a word the message must contain)
+    let map = |err: &str| -> Option<(&'static str, &'static str, &'static str)> {
+        let field: &'static str = leak(err.rsplit_once('(').map(|(_, f)| f.trim_end_matches(')')).unwrap_or("").to_string());
+        Some(match err {
+            "none" => return None,
+            e if e.starts_with("ItemImportError <- MissingFieldError") => ("missing-field", leak(format!("$.images[0].{field}")), field),
+            e if e.starts_with("ItemImportError <- InvalidFieldTypeError") => ("field-type", leak(format!("$.images[0].{field}")), field),
+            e if e.starts_with("AnnotationImportError <- MissingFieldError") => ("missing-field", leak(format!("$.annotations[0].{field}")), field),
+            e if e.starts_with("MissingFieldError(") && ["images", "annotations", "categories"].contains(&field) => ("missing-field", leak(format!("$.{field}")), field),
+            e if e.starts_with("MissingFieldError(") => ("missing-field", leak(format!("$.categories[0].{field}")), field),
+            e if e.starts_with("UndeclaredLabelError") => ("undeclared-label", "$.annotations[0].category_id", "2"),
+            e if e.contains("Bbox has wrong value count") => ("bbox-values", "$.annotations[0].bbox", "wrong value count"),
+            e if e.contains("not divisible by 2") => ("polygon-odd", "$.annotations[0].segmentation[0]", "not divisible by 2"),
+            e if e.contains("at least 3") => ("polygon-too-few-points", "$.annotations[0].segmentation[0]", "at least 3"),
+            e if e.contains("Unknown image id") => ("unknown-image-id", "$.annotations[0].image_id", "unknown image id"),
+            other => panic!("unmapped expectation {other}"),
+        })
+    };
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+    for (file, err) in &expected {
+        let input = Input::open(&dir.join(file)).unwrap();
+        let diags = Coco.validate(&input, &ReadOptions::default());
+        let read = Coco.read(&input, &ReadOptions::default());
+        match map(err) {
+            None => {
+                assert!(!diags.has_errors(), "{file}: {:?}", diags.items());
+                assert!(read.is_ok(), "{file}: {read:?}");
+            }
+            Some((code, path, word)) => {
+                let hit = diags.items().iter().find(|d| d.code == code && d.location.json_path.as_deref() == Some(path));
+                let hit = hit.unwrap_or_else(|| panic!("{file}: expected {code} at {path}, got {:#?}", diags.items()));
+                assert!(hit.message.to_lowercase().contains(&word.to_lowercase()), "{file}: {}", hit.message);
+                assert!(hit.location.file.ends_with(file.as_str()));
+                let e = read.expect_err(file);
+                assert!(e.to_string().contains(path), "{file}: read error {e} has no location");
+            }
+        }
+    }
+}
+
+/// One broken file with many problems: every one is reported, each at its own path.
+#[test]
+fn validation_reports_every_problem_in_one_run() {
+    let json = r#"{"images":[{"id":1,"width":10,"height":10,"file_name":"a.jpg"},{"id":1,"width":10,"height":10,"file_name":"b.jpg"}],
+    "categories":[{"id":1,"name":"a"},{"id":1,"name":"b"}],
+    "annotations":[
+      {"id":1,"image_id":7,"category_id":1,"segmentation":[],"area":1,"bbox":[0,0,1,1],"iscrowd":0},
+      {"id":2,"image_id":1,"category_id":9,"segmentation":[],"area":1,"bbox":[0,0,1,1],"iscrowd":0},
+      {"id":3,"image_id":1,"category_id":1,"segmentation":[[1,2,3]],"area":1,"bbox":[0,0,1,1],"iscrowd":0},
+      {"id":4,"image_id":1,"category_id":1,"segmentation":{"counts":[0,5,6],"size":[10,10]},"area":1,"bbox":[0,0,1,1],"iscrowd":1},
+      {"id":5,"image_id":1,"category_id":1,"segmentation":{"counts":[0,2,4],"size":[2,3]},"area":1,"bbox":[0,0,1,1],"iscrowd":1},
+      {"id":6,"image_id":1,"category_id":1,"segmentation":[],"area":1,"bbox":[500,500,10,10],"iscrowd":0},
+      {"id":6,"image_id":1,"category_id":1,"segmentation":[],"area":1,"bbox":[0,0,1],"iscrowd":0}
+    ]}"#;
+    let input = Input::from_bytes("bad.json", json.as_bytes().to_vec()).unwrap();
+    let diags = Coco.validate(&input, &ReadOptions::default());
+    let found: Vec<(String, String)> = diags
+        .items()
+        .iter()
+        .map(|d| (d.code.clone(), d.location.json_path.clone().unwrap_or_default()))
+        .collect();
+    for (code, path) in [
+        ("duplicate-id", "$.images[1].id"),
+        ("duplicate-id", "$.categories[1].id"),
+        ("unknown-image-id", "$.annotations[0].image_id"),
+        ("undeclared-label", "$.annotations[1].category_id"),
+        ("polygon-odd", "$.annotations[2].segmentation[0]"),
+        ("rle-counts", "$.annotations[3].segmentation.counts"),
+        ("rle-size", "$.annotations[4].segmentation.size"),
+        ("geometry", "$.annotations[5].bbox"),
+        ("duplicate-id", "$.annotations[6].id"),
+        ("bbox-values", "$.annotations[6].bbox"),
+    ] {
+        assert!(found.iter().any(|(c, p)| c == code && p == path), "missing {code} at {path} in {found:#?}");
+    }
+}
+
+#[test]
+fn json_syntax_errors_are_located_by_line_and_column() {
+    let input = Input::from_bytes("x.json", b"{\n \"images\": [\n  {\"id\": 1,,}\n ]\n}".to_vec()).unwrap();
+    let e = Coco.read(&input, &ReadOptions::default()).unwrap_err();
+    let d = e.to_diagnostic("x.json");
+    assert_eq!(d.code, "json");
+    assert_eq!((d.location.line, d.location.column), (Some(3), Some(12)));
+}
