@@ -626,6 +626,115 @@ mod props {
             )
     }
 
+    fn mask() -> impl Strategy<Value = Shape> {
+        (
+            0u32..3,
+            prop::collection::vec(any::<bool>(), 12),
+            0u32..50,
+            0u32..50,
+        )
+            .prop_map(|(frame, bits, x, y)| {
+                let mut bm = cvat_format_api::geometry::Bitmap::new(64, 64);
+                bm.set(x, y, true);
+                for (k, b) in bits.iter().enumerate() {
+                    if *b {
+                        bm.set(x + (k as u32 % 4), y + (k as u32 / 4), true);
+                    }
+                }
+                let points = cvat_format_api::geometry::bitmap_to_cvat_rle(&bm).unwrap();
+                Shape {
+                    label_id: 2,
+                    kind: ShapeType::Mask,
+                    frame,
+                    points,
+                    ..Default::default()
+                }
+            })
+    }
+
+    /// A rectangle track on frames 0..6 whose keyframes survive a write/read: a keyframe on its first
+    /// frame, later keyframes, and either an outside keyframe or visibility to the task's end.
+    fn track() -> impl Strategy<Value = cvat_format_api::Track> {
+        (
+            prop::collection::btree_set(0u32..6, 1..4),
+            any::<bool>(),
+            prop::collection::vec((coord(), 0u32..100, any::<bool>(), 0u32..8), 4),
+            "[a-z]{0,4}",
+        )
+            .prop_map(|(frames, close, geo, note)| {
+                let frames: Vec<u32> = frames.into_iter().collect();
+                let mut shapes: Vec<cvat_format_api::TrackedShape> = frames
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let (x, speed, occluded, rot) = geo[i % geo.len()];
+                        cvat_format_api::TrackedShape {
+                            kind: ShapeType::Rectangle,
+                            frame: *f,
+                            occluded,
+                            rotation: rot as f64 * 45.0,
+                            points: vec![x, x, x + 10.0, x + 20.0],
+                            attributes: vec![AttributeValue {
+                                spec_id: 1,
+                                value: format!("{speed}.0"),
+                            }],
+                            ..Default::default()
+                        }
+                    })
+                    .collect();
+                let last = *frames.last().unwrap();
+                if close || last < 5 {
+                    let mut end = shapes.last().unwrap().clone();
+                    end.frame = last + 1;
+                    end.outside = true;
+                    if end.frame <= 5 {
+                        shapes.push(end);
+                    }
+                }
+                cvat_format_api::Track {
+                    label_id: 1,
+                    frame: frames[0],
+                    shapes,
+                    attributes: vec![
+                        AttributeValue {
+                            spec_id: 2,
+                            value: "true".into(),
+                        },
+                        AttributeValue {
+                            spec_id: 3,
+                            value: note,
+                        },
+                    ],
+                    ..Default::default()
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn tracks_and_masks_survive_write_then_read(
+            tracks in prop::collection::vec(track(), 0..3),
+            masks in prop::collection::vec(mask(), 0..3),
+        ) {
+            let ds = Dataset {
+                labels: labels(),
+                frames: (0..6).map(|i| Frame { id: i, name: format!("d/img_{i}.png"), width: 64, height: 64, subset: None }).collect(),
+                shapes: masks,
+                tracks,
+                ..Default::default()
+            };
+            let files = write(&ds);
+            let back = DatumaroFormat.read(&Input::from_files("mem", files.clone()), &task_opts(&ds)).unwrap();
+            let mut expected = ds.clone();
+            expected.sort_by_frame();
+            prop_assert_eq!(normalise(&back), normalise(&expected));
+            // and the same bytes once more (tracks are numbered in order of first appearance)
+            prop_assert!(write(&back) == write(&expected), "second write differs");
+            prop_assert!(!files.is_empty());
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
@@ -647,5 +756,15 @@ mod props {
             ds.sort_by_frame();
             prop_assert_eq!(normalise(&back), normalise(&ds));
         }
+    }
+}
+
+#[test]
+fn the_real_export_validates_clean() {
+    let task = rich_a();
+    for opts in [task_opts(&task), ReadOptions::default()] {
+        let input = Input::open(&shared("cvat/exports/rich-A/export/Datumaro_1.0.zip")).unwrap();
+        let diags = DatumaroFormat.validate(&input, &opts);
+        assert_eq!(diags.error_count(), 0, "{:?}", diags.items());
     }
 }

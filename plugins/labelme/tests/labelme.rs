@@ -445,3 +445,13 @@ fn truncated_inputs_fail_with_a_location_and_never_panic() {
         let _ = decode_png(&png[..k * png.len() / 200]);
     }
 }
+
+#[test]
+fn the_real_export_validates_clean() {
+    let task = rich_a();
+    let input = Input::open(&shared("cvat/exports/rich-A/export/LabelMe_3.0.zip")).unwrap();
+    for opts in [task_opts(&task), ReadOptions::default()] {
+        let diags = LabelMeFormat.validate(&input, &opts);
+        assert_eq!(diags.error_count(), 0, "{:?}", diags.items());
+    }
+}

@@ -366,3 +366,15 @@ fn truncated_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn the_real_export_validates_clean() {
+    let task = rich_a();
+    let input = Input::open(&shared("cvat/exports/rich-A/export/MOT_1.1.zip")).unwrap();
+    let diags = MotFormat.validate(&input, &task_opts(&task));
+    assert_eq!(diags.error_count(), 0, "{:?}", diags.items());
+    // without the task's frames the sizes are unknown: a warning, not an error
+    let diags = MotFormat.validate(&input, &ReadOptions::default());
+    assert_eq!(diags.error_count(), 0, "{:?}", diags.items());
+    assert!(diags.items().iter().any(|d| d.code == "missing-size"));
+}
