@@ -47,12 +47,11 @@ pub struct CocoKeypoints;
 cvat_format_api::register_format!(Coco);
 cvat_format_api::register_format!(CocoKeypoints);
 
-const OTHER_TASKS: [(&str, &str); 5] = [
-    ("captions_", "captions"),
-    ("panoptic_", "panoptic segmentation"),
+const OTHER_TASKS: [(&str, &str); 4] = [
+    ("captions_", "captions: text, which CVAT cannot hold"),
+    ("panoptic_", "panoptic segmentation: PNG masks, not supported"),
     ("labels_", "image labels"),
-    ("image_info_", "image info"),
-    ("stuff_", "stuff segmentation"),
+    ("image_info_", "image info: no annotations"),
 ];
 
 fn base_name(rel: &str) -> &str {
@@ -75,6 +74,17 @@ fn find_files(input: &Input, task: Task) -> Result<Vec<(String, String)>> {
             (f.to_string(), if subset.is_empty() { "default".to_string() } else { subset })
         })
         .collect();
+    if out.is_empty() && task == Task::Instances {
+        // COCO "stuff" files have the instances layout
+        out = jsons
+            .iter()
+            .filter(|f| base_name(f).starts_with("stuff_"))
+            .map(|f| {
+                let b = base_name(f);
+                (f.to_string(), b["stuff_".len()..b.len() - 5].to_string())
+            })
+            .collect();
+    }
     if out.is_empty() && jsons.len() == 1 && (input.is_single_file() || !OTHER_TASKS.iter().any(|(p, _)| base_name(jsons[0]).starts_with(p))) {
         out.push((jsons[0].to_string(), "default".to_string()));
     }

@@ -641,8 +641,16 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
     let mut cat_label: Vec<HashMap<i64, i64>> = Vec::new();
     let mut kp_sublabels: HashMap<i64, Vec<Option<i64>>> = HashMap::new();
     let mut used_cats: Vec<std::collections::HashSet<i64>> = Vec::new();
+    // most keypoints any annotation of a category has (names are made up for unnamed ones)
+    let mut max_kp: Vec<HashMap<i64, usize>> = Vec::new();
     for fd in &files {
         used_cats.push(fd.pending.iter().map(|p| p.category_id).collect());
+        let mut m: HashMap<i64, usize> = HashMap::new();
+        for p in &fd.pending {
+            let e = m.entry(p.category_id).or_default();
+            *e = (*e).max(p.shape.elements.len());
+        }
+        max_kp.push(m);
     }
     if let Some(labels) = &given {
         ds.labels = labels.clone();
@@ -724,7 +732,7 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
         if task == Task::Keypoints {
             for (cid, c) in &cats {
                 let Some(&lid) = map.get(cid) else { continue };
-                let kp: Vec<String> = c
+                let mut kp: Vec<String> = c
                     .keypoints
                     .iter()
                     .flatten()
@@ -733,6 +741,11 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                         other => py_str(other).unwrap_or_default(),
                     })
                     .collect();
+                let most = max_kp[fi].get(cid).copied().unwrap_or(0);
+                if given.is_none() && kp.is_empty() && most > 0 {
+                    // keypoints without names: name them by their 1-based position
+                    kp = (1..=most).map(|k| k.to_string()).collect();
+                }
                 let used = used_cats[fi].contains(cid);
                 if kp.is_empty() && !used {
                     continue;

@@ -252,3 +252,182 @@ fn json_syntax_errors_are_located_by_line_and_column() {
     assert_eq!(d.code, "json");
     assert_eq!((d.location.line, d.location.column), (Some(3), Some(12)));
 }
+
+fn sample(rel: &str) -> Input {
+    Input::open(&shared(&format!("formats/coco/cvat-ai_datumaro/tests/assets/coco_dataset/{rel}"))).unwrap()
+}
+
+fn label_name(ds: &Dataset, id: i64) -> String {
+    ds.label_index().label_name(id).to_string()
+}
+
+/// Expected content from datumaro's own test (`test_coco_format.py`, `test_can_import_instances`), as the
+/// CVAT server keeps it: a box on a.jpg (train), a polygon with attributes and a crowd mask on b.jpg (val).
+#[test]
+fn upstream_instances_sample_reads_as_datumaro_expects() {
+    let ds = Coco.read(&sample("coco_instances"), &ReadOptions::default()).unwrap();
+    let names: Vec<(&str, u32, u32, Option<&str>)> =
+        ds.frames.iter().map(|f| (f.name.as_str(), f.width, f.height, f.subset.as_deref())).collect();
+    assert_eq!(names, vec![("a.jpg", 10, 5, Some("train")), ("b.jpg", 5, 10, Some("val"))]);
+    let labels: Vec<&str> = ds.labels.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(labels, vec!["a", "b", "c"]);
+    assert_eq!(ds.shapes.len(), 3);
+    let rect = &ds.shapes[0];
+    assert_eq!((rect.kind, rect.frame, label_name(&ds, rect.label_id)), (cvat_format_api::ShapeType::Rectangle, 0, "b".into()));
+    assert_eq!(rect.points, vec![2.0, 2.0, 5.0, 3.0]);
+    let poly = ds.shapes.iter().find(|s| s.kind == cvat_format_api::ShapeType::Polygon).unwrap();
+    assert_eq!(poly.points, vec![0.0, 0.0, 1.0, 0.0, 1.0, 2.0, 0.0, 2.0]);
+    assert_eq!(label_name(&ds, poly.label_id), "a");
+    let idx = ds.label_index();
+    let attrs: Vec<(String, String, cvat_format_api::InputType)> = poly
+        .attributes
+        .iter()
+        .map(|a| (idx.spec_name(a.spec_id).to_string(), a.value.clone(), idx.spec(a.spec_id).unwrap().input_type))
+        .collect();
+    assert_eq!(attrs, vec![("x".into(), "1".into(), cvat_format_api::InputType::Number), ("y".into(), "hello".into(), cvat_format_api::InputType::Text)]);
+    let mask = ds.shapes.iter().find(|s| s.kind == cvat_format_api::ShapeType::Mask).unwrap();
+    // counts [0, 20, 30] on 10x5 (h x w): the two left columns -> a full 2x10 box
+    assert_eq!(mask.points, vec![0.0, 20.0, 0.0, 0.0, 1.0, 9.0]);
+}
+
+#[test]
+fn upstream_keypoints_sample_reads_skeletons() {
+    let ds = CocoKeypoints.read(&sample("coco_person_keypoints"), &ReadOptions::default()).unwrap();
+    assert_eq!(ds.shapes.len(), 3);
+    assert!(ds.shapes.iter().all(|s| s.kind == cvat_format_api::ShapeType::Skeleton && s.elements.len() == 3));
+    let a = ds.label_by_name("a").unwrap();
+    let subs: Vec<&str> = a.sublabels.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(subs, vec!["a_1", "a_2", "a_3"]);
+    // b declares no keypoint names: they are numbered
+    let b = ds.label_by_name("b").unwrap();
+    assert_eq!(b.sublabels.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), vec!["1", "2", "3"]);
+    // train: [0,0,0, 0,2,1, 4,1,2] -> absent, hidden, visible
+    let s = ds.shapes.iter().find(|s| s.frame == 0).unwrap();
+    let vis: Vec<(bool, bool)> = s.elements.iter().map(|e| (e.outside, e.occluded)).collect();
+    assert_eq!(vis, vec![(true, false), (false, true), (false, false)]);
+    assert_eq!(s.elements[2].points, vec![4.0, 1.0]);
+    // joints survive in the skeleton's SVG: writing back gives the same "skeleton" lists
+    let (files, _) = write_files(&CocoKeypoints, &ds);
+    let v: Value = serde_json::from_slice(&files["annotations/person_keypoints_train.json"]).unwrap();
+    assert_eq!(v["categories"][0]["skeleton"], serde_json::json!([[0, 1], [1, 2]]));
+    assert_eq!(v["categories"][0]["keypoints"], serde_json::json!(["a_1", "a_2", "a_3"]));
+}
+
+#[test]
+fn upstream_stuff_sample_reads_as_instances() {
+    let ds = Coco.read(&sample("coco_stuff"), &ReadOptions::default()).unwrap();
+    assert!(ds.shapes.iter().any(|s| s.kind == cvat_format_api::ShapeType::Mask));
+}
+
+#[test]
+fn other_coco_tasks_are_refused_with_a_clear_message() {
+    for dir in ["coco_captions", "coco_labels", "coco_panoptic", "coco_image_info"] {
+        let e = Coco.read(&sample(dir), &ReadOptions::default()).unwrap_err();
+        let msg = format!("{e} {}", e.hint().unwrap_or(""));
+        assert!(msg.contains("instances_<subset>.json") && msg.contains("found only other COCO tasks"), "{dir}: {msg}");
+        let e = CocoKeypoints.read(&sample(dir), &ReadOptions::default()).unwrap_err();
+        assert!(e.hint().unwrap_or("").contains("person_keypoints"), "{dir}");
+    }
+    // the combined sample holds instances next to the other tasks: only instances are read
+    let ds = Coco.read(&sample("coco"), &ReadOptions::default()).unwrap();
+    assert_eq!(ds.frames.len(), 2);
+}
+
+#[test]
+fn sniffing_recognises_our_files() {
+    assert!(Coco.sniff(&sample("coco_instances")) >= 90);
+    assert_eq!(Coco.sniff(&sample("coco_captions")), 0);
+    assert!(CocoKeypoints.sniff(&sample("coco_person_keypoints")) >= 90);
+    let bare = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap();
+    assert!(Coco.sniff(&bare) > CocoKeypoints.sniff(&bare));
+    let bare = Input::open(&shared("cvat/exports/rich-A/export/COCO_Keypoints_1.0/annotations/person_keypoints_default.json")).unwrap();
+    assert!(CocoKeypoints.sniff(&bare) > Coco.sniff(&bare));
+}
+
+/// Every valid file cut at many offsets must fail with a located error, never panic.
+#[test]
+fn truncated_files_fail_cleanly() {
+    let files = [
+        shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json"),
+        shared("cvat/exports/rich-A/export/COCO_Keypoints_1.0/annotations/person_keypoints_default.json"),
+        shared("formats/coco/cvat-ai_datumaro/tests/assets/coco_dataset/coco_instances/annotations/instances_val.json"),
+        shared("formats/coco/malformed/valid_template.json"),
+    ];
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        let offsets: Vec<usize> = if n <= 1500 { (0..n).collect() } else { (0..200).map(|k| k * n / 200).collect() };
+        for cut in offsets {
+            let input = Input::from_bytes("cut.json", bytes[..cut].to_vec()).unwrap();
+            for f in [&Coco as &dyn Format, &CocoKeypoints] {
+                let e = f.read(&input, &ReadOptions::default());
+                let e = match e {
+                    Err(e) => e,
+                    Ok(_) => panic!("{}: cut at {cut} read without error", path.display()),
+                };
+                let d = e.to_diagnostic("cut.json");
+                assert!(d.location.line.is_some() || d.location.json_path.is_some(), "{}: cut at {cut}: unlocated {d}", path.display());
+                let v = f.validate(&input, &ReadOptions::default());
+                assert!(v.has_errors());
+            }
+        }
+    }
+}
+
+fn rest(ds: &Dataset) -> Value {
+    normalized(&ds.annotations_json(), 0, 0)
+}
+
+#[test]
+fn round_trip_of_the_real_exports_is_stable() {
+    for (f, dir) in [
+        (&Coco as &dyn Format, "cvat/exports/rich-A/export/COCO_1.0"),
+        (&CocoKeypoints, "cvat/exports/rich-A/export/COCO_Keypoints_1.0"),
+    ] {
+        let first = f.read(&Input::open(&shared(dir)).unwrap(), &ReadOptions::default()).unwrap();
+        let (files, _) = write_files(f, &first);
+        let again = f.read(&Input::from_files("rt.zip", files.clone()), &ReadOptions::default()).unwrap();
+        assert_eq!(rest(&first), rest(&again), "{dir}");
+        assert_eq!(first.labels, again.labels, "{dir}");
+        // writing what was read again gives the same bytes (the first re-export differs from the real
+        // file only by the documented losses: a grouped box does not come back, tracks follow shapes)
+        let (files2, _) = write_files(f, &again);
+        assert_eq!(files, files2, "{dir}");
+    }
+}
+
+#[test]
+fn a_zip_and_a_bare_json_are_read_alike() {
+    let zip = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0.zip")).unwrap();
+    let bare = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap();
+    let a = Coco.read(&zip, &ReadOptions::default()).unwrap();
+    let b = Coco.read(&bare, &ReadOptions::default()).unwrap();
+    assert_eq!(rest(&a), rest(&b));
+}
+
+#[test]
+fn writing_to_a_single_json_file_maps_the_one_file_onto_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.json");
+    let mut out = cvat_format_api::Output::create(&dest, cvat_format_api::OutputKind::File).unwrap();
+    Coco.write(&rich_a(), &mut out, &WriteOptions::default()).unwrap();
+    out.commit().unwrap();
+    let real = std::fs::read(shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap();
+    assert_eq!(std::fs::read(&dest).unwrap(), real);
+}
+
+#[test]
+fn subsets_get_their_own_files() {
+    let mut ds = rich_a();
+    for f in ds.frames.iter_mut() {
+        f.subset = Some(if f.id < 3 { "train" } else { "val" }.into());
+    }
+    let (files, _) = write_files(&Coco, &ds);
+    assert_eq!(files.keys().collect::<Vec<_>>(), vec!["annotations/instances_train.json", "annotations/instances_val.json"]);
+    let val: Value = serde_json::from_slice(&files["annotations/instances_val.json"]).unwrap();
+    // image ids continue across subsets, annotation ids restart (as datumaro does)
+    assert_eq!(val["images"][0]["id"], 4);
+    assert_eq!(val["annotations"][0]["id"], 1);
+    let back = Coco.read(&Input::from_files("x.zip", files), &ReadOptions::default()).unwrap();
+    assert_eq!(back.frames.iter().filter(|f| f.subset.as_deref() == Some("val")).count(), 3);
+}
