@@ -131,7 +131,9 @@ pub(crate) fn interpolated_shapes<'a>(
 }
 
 fn copies<'a>(s0: &IShape<'a>, s1: &IShape<'a>) -> Vec<IShape<'a>> {
-    (s0.frame + 1..s1.frame).map(|f| s0.copy(f, None, None)).collect()
+    (s0.frame + 1..s1.frame)
+        .map(|f| s0.copy(f, None, None))
+        .collect()
 }
 
 fn interpolate<'a>(s0: &IShape<'a>, s1: &IShape<'a>, issues: &mut InterpIssues) -> Vec<IShape<'a>> {

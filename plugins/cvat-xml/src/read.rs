@@ -12,9 +12,9 @@ use crate::write::parse_step;
 use cvat_format_api::diag::line_col;
 use cvat_format_api::geometry::check_points;
 use cvat_format_api::{
-    AttributeSpec, AttributeValue, Dataset, Diagnostic, Diagnostics, FormatError, Frame,
-    InputType, Label, LabelType, Location, ReadOptions, Result, Shape, ShapeType, Source, Tag,
-    TaskMeta, Track, TrackedShape, UserRef,
+    AttributeSpec, AttributeValue, Dataset, Diagnostic, Diagnostics, FormatError, Frame, InputType,
+    Label, LabelType, Location, ReadOptions, Result, Shape, ShapeType, Source, Tag, TaskMeta,
+    Track, TrackedShape, UserRef,
 };
 use cvat_format_api::{Input, Segment};
 use quick_xml::events::{BytesStart, Event};
@@ -78,13 +78,34 @@ fn find_xml(input: &Input) -> Option<String> {
 }
 
 pub(crate) fn read(input: &Input, opts: &ReadOptions) -> Result<Dataset> {
-    let (ds, diags) = parse(input, opts, 1)?;
+    let (ds, diags) = parse(input, opts, 1000)?;
     if let Some(d) = diags
         .items()
         .iter()
         .find(|d| d.severity == cvat_format_api::Severity::Error)
     {
-        return Err(FormatError::Invalid(Box::new(d.clone())));
+        let mut d = d.clone();
+        if diags.error_count() > 1 {
+            let more = format!(
+                "{} more error(s); run validate to see them all",
+                diags.error_count() - 1
+            );
+            d.hint = Some(match d.hint {
+                Some(h) => format!("{h}\n{more}"),
+                None => more,
+            });
+        }
+        return Err(FormatError::Invalid(Box::new(d)));
+    }
+    if diags.has_errors() {
+        return Err(FormatError::invalid(
+            Location::file(input.name()),
+            "invalid",
+            format!(
+                "{} errors found; run validate to see them",
+                diags.error_count()
+            ),
+        ));
     }
     Ok(ds)
 }
@@ -521,10 +542,7 @@ fn body(st: &mut State, loc: &mut Locator, text: &[u8]) {
                         st.diags.push(Diagnostic::error(
                             loc.at(before),
                             "syntax",
-                            format!(
-                                "unknown entity reference &{};",
-                                String::from_utf8_lossy(&r)
-                            ),
+                            format!("unknown entity reference &{};", String::from_utf8_lossy(&r)),
                         ));
                     }
                 }
@@ -569,10 +587,7 @@ fn collect_attrs<'a>(
         let value = a
             .decode_and_unescape_value(reader.decoder())
             .map_err(|e| format!("malformed attribute value: {e}"))?;
-        let key: &'a [u8] = match a.key.0 {
-            k => k,
-        };
-        v.push((key, value));
+        v.push((a.key.0, value));
     }
     Ok(Attrs(v))
 }
@@ -796,14 +811,9 @@ fn build_labels(st: &mut State, loc: &mut Locator) {
         return;
     }
     let metas = std::mem::take(&mut st.meta_labels);
-    let mut next_id = 1i64;
     let mut next_spec = 1i64;
-    let mut ids: Vec<i64> = Vec::new();
     let mut converted: Vec<Option<Label>> = Vec::new();
-    for m in &metas {
-        let id = next_id;
-        next_id += 1;
-        ids.push(id);
+    for (id, m) in (1i64..).zip(metas.iter()) {
         let kind = if m.kind.is_empty() {
             LabelType::Any
         } else {
@@ -849,7 +859,10 @@ fn build_labels(st: &mut State, loc: &mut Locator) {
                 st.diags.error(
                     loc.at(a.pos),
                     "duplicate-attribute",
-                    format!("attribute {:?} of label {:?} is declared twice", a.name, m.name),
+                    format!(
+                        "attribute {:?} of label {:?} is declared twice",
+                        a.name, m.name
+                    ),
                 );
             }
             attributes.push(AttributeSpec {
@@ -889,7 +902,10 @@ fn build_labels(st: &mut State, loc: &mut Locator) {
             st.diags.error(
                 loc.at(m.pos),
                 "undeclared-label",
-                format!("label {:?} names a parent {:?} that is not declared", m.name, parent),
+                format!(
+                    "label {:?} names a parent {:?} that is not declared",
+                    m.name, parent
+                ),
             );
             continue;
         };
@@ -936,7 +952,10 @@ fn finish_frames(st: &mut State) {
     let mut frames = Vec::new();
     for t in &st.tasks {
         let Some(size) = t.size else { continue };
-        let (w, h) = (t.original_size.0.unwrap_or(0), t.original_size.1.unwrap_or(0));
+        let (w, h) = (
+            t.original_size.0.unwrap_or(0),
+            t.original_size.1.unwrap_or(0),
+        );
         for i in 0..size {
             frames.push(Frame {
                 id: t.offset + i,
@@ -954,7 +973,9 @@ fn finish_frames(st: &mut State) {
 
 impl State<'_> {
     fn label(&self, name: &str) -> Option<&Label> {
-        self.label_by_name.get(name).and_then(|&i| self.labels.get(i))
+        self.label_by_name
+            .get(name)
+            .and_then(|&i| self.labels.get(i))
     }
     fn sublabel(&self, parent: i64, name: &str) -> Option<&Label> {
         self.labels
@@ -963,10 +984,12 @@ impl State<'_> {
             .and_then(|p| p.sublabels.iter().find(|s| s.name == name))
     }
     fn label_by_id(&self, id: i64) -> Option<&Label> {
-        self.labels
-            .iter()
-            .find(|l| l.id == id)
-            .or_else(|| self.labels.iter().flat_map(|l| &l.sublabels).find(|s| s.id == id))
+        self.labels.iter().find(|l| l.id == id).or_else(|| {
+            self.labels
+                .iter()
+                .flat_map(|l| &l.sublabels)
+                .find(|s| s.id == id)
+        })
     }
     fn task_index(&self, task_id: Option<&str>) -> usize {
         match task_id.and_then(parse_i64) {
@@ -1121,7 +1144,8 @@ fn read_geometry(
                     runs
                 }
             };
-            let (Some(mut runs), Some(l), Some(t), Some(w), Some(h)) = (rle, left, top, width, height)
+            let (Some(mut runs), Some(l), Some(t), Some(w), Some(h)) =
+                (rle, left, top, width, height)
             else {
                 return None;
             };
@@ -1218,7 +1242,10 @@ fn new_pshape(
         frame: None,
         keyframe: a.get("keyframe").map(|v| v.trim() == "1").unwrap_or(true),
         group,
-        source: a.get("source").map(Source::parse).unwrap_or_else(|| default_source.clone()),
+        source: a
+            .get("source")
+            .map(Source::parse)
+            .unwrap_or_else(|| default_source.clone()),
         occluded: flag(a, "occluded"),
         outside: flag(a, "outside"),
         z_order,
@@ -1445,7 +1472,10 @@ fn on_start(
             _ => st.diags.push(Diagnostic::warning(
                 loc.at(pos),
                 "unknown-element",
-                format!("unknown element <{}> ignored", String::from_utf8_lossy(name)),
+                format!(
+                    "unknown element <{}> ignored",
+                    String::from_utf8_lossy(name)
+                ),
             )),
         }
         return;
@@ -1474,7 +1504,10 @@ fn on_start(
             st.diags.push(Diagnostic::warning(
                 loc.at(pos),
                 "unknown-element",
-                format!("unknown element <{}> ignored", String::from_utf8_lossy(name)),
+                format!(
+                    "unknown element <{}> ignored",
+                    String::from_utf8_lossy(name)
+                ),
             ));
             return;
         };
@@ -1519,7 +1552,10 @@ fn on_start(
             st.diags.push(Diagnostic::warning(
                 loc.at(pos),
                 "unknown-element",
-                format!("unknown element <{}> ignored", String::from_utf8_lossy(name)),
+                format!(
+                    "unknown element <{}> ignored",
+                    String::from_utf8_lossy(name)
+                ),
             ));
             return;
         };
@@ -1672,7 +1708,11 @@ fn to_tracked(s: &PShape, attrs: Vec<AttributeValue>) -> TrackedShape {
 }
 
 /// Splits attributes into (mutable, immutable) by their specs.
-fn split_attrs(st: &State, label_id: i64, attrs: &[AttributeValue]) -> (Vec<AttributeValue>, Vec<AttributeValue>) {
+fn split_attrs(
+    st: &State,
+    label_id: i64,
+    attrs: &[AttributeValue],
+) -> (Vec<AttributeValue>, Vec<AttributeValue>) {
     let mut m = Vec::new();
     let mut im = Vec::new();
     let label = st.label_by_id(label_id);
@@ -1849,8 +1889,12 @@ fn end_track(st: &mut State, loc: &mut Locator, t: PTrack) {
     let Some(label_id) = t.label_id else { return };
     if t.shapes.is_empty() {
         st.diags.push(
-            Diagnostic::error(loc.at(t.pos), "empty-track", "track has no keyframe=\"1\" shape")
-                .with_hint("the importer keeps only keyframes; a track needs at least one"),
+            Diagnostic::error(
+                loc.at(t.pos),
+                "empty-track",
+                "track has no keyframe=\"1\" shape",
+            )
+            .with_hint("the importer keeps only keyframes; a track needs at least one"),
         );
         return;
     }
@@ -1912,4 +1956,3 @@ fn end_track(st: &mut State, loc: &mut Locator, t: PTrack) {
     }
     st.ds.tracks.push(track);
 }
-

@@ -302,10 +302,14 @@ impl Drops {
             "shapes with a point list that does not fit their type",
             self.bad_geometry,
         );
-        self.report
-            .add("annotations on frames not in the frame list", self.off_frame);
-        self.report
-            .add("annotations with an undeclared label id", self.unknown_label);
+        self.report.add(
+            "annotations on frames not in the frame list",
+            self.off_frame,
+        );
+        self.report.add(
+            "annotations with an undeclared label id",
+            self.unknown_label,
+        );
         self.report.add(
             "track keyframes on a frame an earlier keyframe already has",
             issues.duplicate_keyframes,
@@ -603,6 +607,7 @@ struct FlatShape<'a> {
     group: i64,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_flat_shape<'a>(
     o: &mut Out,
     level: usize,
@@ -950,6 +955,7 @@ struct VTrack<'a> {
     elements: Vec<(&'a str, Vec<VShape<'a>>)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_vshape(
     o: &mut Out,
     level: usize,
@@ -1038,6 +1044,14 @@ pub(crate) fn write_video(
     drops
         .report
         .add("tags (CVAT for video has no tags)", ds.tags.len());
+    drops.report.add(
+        "mask tracks (written, but the CVAT 1.1 importer keeps only their first keyframe, as a shape)",
+        ds.tracks
+            .iter()
+            .filter(|t| t.shapes.first().map(|s| s.kind) == Some(ShapeType::Mask))
+            .filter(|t| t.shapes.iter().filter(|s| !s.outside).count() > 1)
+            .count(),
+    );
 
     let mut o = Out::new(w, "annotations.xml");
     open_doc(&mut o);
@@ -1111,7 +1125,8 @@ pub(crate) fn write_video(
                 attrs: e.attributes.iter().collect(),
             }
         }
-        let next = s.frame + step as u32;
+        // the closing frame is one task frame later (`frame_step` absolute frames)
+        let next = s.frame.saturating_add(1);
         let mut shapes = vec![make(s.frame, false, s)];
         if closes(s.frame) {
             shapes.push(make(next, true, s));

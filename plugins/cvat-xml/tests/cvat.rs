@@ -5,7 +5,7 @@
 mod util;
 
 use cvat_format_api::{
-    Dataset, Format, Frame, Input, Label, LabelType, ReadOptions, Severity, Shape, ShapeType,
+    Dataset, Frame, Input, Label, LabelType, ReadOptions, Severity, Shape, ShapeType,
 };
 use std::collections::BTreeMap;
 use util::*;
@@ -31,7 +31,12 @@ fn assert_same_tree(ours: &[u8], real: &[u8]) {
         &ignored,
         &mut diffs,
     );
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
 
 #[test]
@@ -95,7 +100,9 @@ fn shifts(v: &serde_json::Value) -> (i64, i64) {
 
 fn read_real(dir: &str, opts: &ReadOptions) -> Dataset {
     let input = Input::open(&shared(&format!("{RICH}/export/{dir}.zip"))).unwrap();
-    format("CVAT 1.1").read(&input, opts).expect("real export reads")
+    format("CVAT 1.1")
+        .read(&input, opts)
+        .expect("real export reads")
 }
 
 #[test]
@@ -117,7 +124,10 @@ fn reading_the_images_export_gives_what_the_server_reimported() {
     assert!(ds.tracks.is_empty());
     // we keep the file's source where the server forces `file`
     assert_eq!(
-        ds.shapes.iter().filter(|s| s.source.as_str() == "auto").count(),
+        ds.shapes
+            .iter()
+            .filter(|s| s.source.as_str() == "auto")
+            .count(),
         6
     );
 }
@@ -150,7 +160,15 @@ fn labels_come_from_meta_without_a_label_list() {
         let specs = |l: &Label| {
             l.attributes
                 .iter()
-                .map(|a| (a.name.clone(), a.mutable, a.input_type, a.default_value.clone(), a.values.clone()))
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        a.mutable,
+                        a.input_type,
+                        a.default_value.clone(),
+                        a.values.clone(),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(specs(ours), specs(theirs));
@@ -171,17 +189,30 @@ fn labels_come_from_meta_without_a_label_list() {
     assert_eq!(meta.id, Some(13));
     assert_eq!(meta.name, "rich-A");
     assert_eq!(meta.segments.len(), 1);
-    assert_eq!(meta.owner.as_ref().unwrap().email, "admin@localhost.localdomain");
+    assert_eq!(
+        meta.owner.as_ref().unwrap().email,
+        "admin@localhost.localdomain"
+    );
 }
 
 #[test]
 fn round_trip_images_read_write_read() {
     let ds = rich_a();
     let (files, _) = write("CVAT for images 1.1", &ds);
-    let first = read_bytes("a.xml", files["annotations.xml"].clone(), &ReadOptions::default()).unwrap();
+    let first = read_bytes(
+        "a.xml",
+        files["annotations.xml"].clone(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
     let (files2, report) = write("CVAT for images 1.1", &first);
     assert!(report.is_empty(), "{report}");
-    let second = read_bytes("b.xml", files2["annotations.xml"].clone(), &ReadOptions::default()).unwrap();
+    let second = read_bytes(
+        "b.xml",
+        files2["annotations.xml"].clone(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
     assert_eq!(first.labels, second.labels);
     assert_eq!(first.frames, second.frames);
     assert_eq!(
@@ -224,7 +255,15 @@ fn golden_upstream_video_sample() {
     let ds = f.read(&input, &ReadOptions::default()).unwrap();
     // size 4, start_frame 10, step=3, original size 25x20
     let names: Vec<&str> = ds.frames.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["frame_000010", "frame_000013", "frame_000016", "frame_000019"]);
+    assert_eq!(
+        names,
+        [
+            "frame_000010",
+            "frame_000013",
+            "frame_000016",
+            "frame_000019"
+        ]
+    );
     assert!(ds.frames.iter().all(|f| (f.width, f.height) == (25, 20)));
     let label = |id: i64| ds.label_index().label_name(id).to_string();
     assert_eq!(ds.tracks.len(), 4);
@@ -307,7 +346,12 @@ fn golden_upstream_images_sample_values() {
         .collect();
     assert_eq!(names, [("img0.jpg", 8, 8), ("img1.jpg", 10, 10)]);
     let idx = ds.label_index();
-    let on = |frame: u32| ds.shapes.iter().filter(|s| s.frame == frame).collect::<Vec<_>>();
+    let on = |frame: u32| {
+        ds.shapes
+            .iter()
+            .filter(|s| s.frame == frame)
+            .collect::<Vec<_>>()
+    };
     let f0 = on(0);
     assert_eq!(f0.len(), 3);
     let bx = f0.iter().find(|s| s.kind == ShapeType::Rectangle).unwrap();
@@ -320,7 +364,10 @@ fn golden_upstream_images_sample_values() {
         .iter()
         .map(|a| (idx.spec_name(a.spec_id), a.value.as_str()))
         .collect();
-    assert_eq!(attrs, [("a1", "true"), ("a2", "v3"), ("a3", "0003"), ("a4", "2.4")]);
+    assert_eq!(
+        attrs,
+        [("a1", "true"), ("a2", "v3"), ("a3", "0003"), ("a4", "2.4")]
+    );
     let line = f0.iter().find(|s| s.kind == ShapeType::Polyline).unwrap();
     assert_eq!(line.points, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
     let sk = f0.iter().find(|s| s.kind == ShapeType::Skeleton).unwrap();
@@ -364,10 +411,7 @@ fn truncated_files_fail_with_a_location_and_never_panic() {
                 Ok(_) => panic!("{name} truncated at {off} was accepted"),
                 Err(e) => e.to_diagnostic("t.xml"),
             };
-            assert!(
-                e.location.line.is_some(),
-                "{name} at {off}: no line in {e}"
-            );
+            assert!(e.location.line.is_some(), "{name} at {off}: no line in {e}");
             let v = f.validate(&input, &ReadOptions::default());
             assert!(v.has_errors());
             checked += 1;
@@ -462,7 +506,10 @@ blue</values>
         .items()
         .iter()
         .all(|d| d.location.file == "bad.xml" && d.location.column.is_some()));
-    let err = f.read(&input, &ReadOptions::default()).unwrap_err().to_string();
+    let err = f
+        .read(&input, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("bad.xml:26:5"), "{err}");
     assert!(err.contains("truck"), "{err}");
 }
@@ -520,7 +567,10 @@ fn zip_inputs_with_annotations_anywhere_and_project_meta() {
 </annotations>
 "#;
     let mut files = BTreeMap::new();
-    files.insert("export/annotations.xml".to_string(), xml.as_bytes().to_vec());
+    files.insert(
+        "export/annotations.xml".to_string(),
+        xml.as_bytes().to_vec(),
+    );
     files.insert("export/images/Train/x.jpg".to_string(), vec![0xff, 0xd8]);
     let zip = cvat_format_api::io::zip_files(files).unwrap();
     let input = Input::from_bytes("p.zip", zip).unwrap();
@@ -535,7 +585,11 @@ fn zip_inputs_with_annotations_anywhere_and_project_meta() {
         .collect();
     assert_eq!(
         frames,
-        [(0, "x.jpg", Some("Train")), (1, "y.jpg", Some("Train")), (2, "z.jpg", Some("Test"))]
+        [
+            (0, "x.jpg", Some("Train")),
+            (1, "y.jpg", Some("Train")),
+            (2, "z.jpg", Some("Test"))
+        ]
     );
     assert_eq!(ds.shapes.len(), 1);
     assert_eq!(ds.tags.len(), 1);
@@ -599,9 +653,15 @@ fn writers_report_what_they_cannot_carry() {
         ..Default::default()
     });
     let (_, report) = write("CVAT for images 1.1", &ds);
-    assert_eq!(report.count("shapes with a point list that does not fit their type"), 1);
+    assert_eq!(
+        report.count("shapes with a point list that does not fit their type"),
+        1
+    );
     assert_eq!(report.count("annotations with an undeclared label id"), 1);
-    assert_eq!(report.count("annotations on frames not in the frame list"), 1);
+    assert_eq!(
+        report.count("annotations on frames not in the frame list"),
+        1
+    );
 }
 
 mod props {
@@ -687,9 +747,15 @@ mod props {
                 };
                 let mut attributes = Vec::new();
                 if label == 1 {
-                    attributes.push(AttributeValue { spec_id: 1, value: "b & c".into() });
+                    attributes.push(AttributeValue {
+                        spec_id: 1,
+                        value: "b & c".into(),
+                    });
                     if let Some(n) = note {
-                        attributes.push(AttributeValue { spec_id: 2, value: n });
+                        attributes.push(AttributeValue {
+                            spec_id: 2,
+                            value: n,
+                        });
                     }
                 }
                 Shape {
@@ -759,4 +825,76 @@ mod props {
             );
         }
     }
+}
+
+#[test]
+fn video_tasks_with_a_start_frame_and_a_step() {
+    // the upstream video sample: start_frame 10, step=3, 4 frames
+    let input = Input::open(&sample("for_video/annotations.xml")).unwrap();
+    let mut ds = format("CVAT 1.1")
+        .read(&input, &ReadOptions::default())
+        .unwrap();
+    let label = ds.label_by_name("II").unwrap().id;
+    for frame in [1, 3] {
+        ds.shapes.push(Shape {
+            label_id: label,
+            kind: ShapeType::Rectangle,
+            frame,
+            points: vec![1.0, 1.0, 5.0, 5.0],
+            ..Default::default()
+        });
+    }
+    let (files, report) = write("CVAT for video 1.1", &ds);
+    assert!(report.is_empty(), "{report}");
+    let tree = parse_tree(&files["annotations.xml"]);
+    let tracks: Vec<&Elem> = tree.children.iter().filter(|e| e.name == "track").collect();
+    let frames_of = |t: &Elem| {
+        t.children
+            .iter()
+            .map(|s| {
+                let get = |k: &str| s.attrs.iter().find(|(a, _)| a == k).unwrap().1.clone();
+                (get("frame"), get("keyframe"), get("outside"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let s = |v: &str| v.to_string();
+    // the shape on task frame 1 (absolute 13) closes 3 frames later; the one on the last frame does not
+    let n = tracks.len();
+    assert_eq!(
+        frames_of(tracks[n - 2]),
+        [(s("13"), s("1"), s("0")), (s("16"), s("1"), s("1"))]
+    );
+    assert_eq!(frames_of(tracks[n - 1]), [(s("19"), s("1"), s("0"))]);
+    // the box track of the sample: keyframe 10, outside keyframes 13 and 16, nothing interpolated
+    assert_eq!(
+        frames_of(tracks[0]),
+        [
+            (s("10"), s("1"), s("0")),
+            (s("13"), s("1"), s("1")),
+            (s("16"), s("1"), s("1"))
+        ]
+    );
+    // images flavour numbers the images with absolute frame ids (the sample's skeleton lies far
+    // outside its 25x20 frames, which the reader would rightly refuse; leave it out)
+    let skeleton = ds.label_by_name("skeleton").unwrap().id;
+    ds.tracks.retain(|t| t.label_id != skeleton);
+    let (files, _) = write("CVAT for images 1.1", &ds);
+    let tree = parse_tree(&files["annotations.xml"]);
+    let ids: Vec<String> = tree
+        .children
+        .iter()
+        .filter(|e| e.name == "image")
+        .map(|e| e.attrs[0].1.clone())
+        .collect();
+    assert_eq!(ids, ["10", "13", "16", "19"]);
+    // and reading back maps them to task frames again
+    let back = read_bytes(
+        "i.xml",
+        files["annotations.xml"].clone(),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let mut frames: Vec<u32> = back.shapes.iter().map(|s| s.frame).collect();
+    frames.dedup();
+    assert!(frames.iter().all(|f| *f < 4), "{frames:?}");
 }

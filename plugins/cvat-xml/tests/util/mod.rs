@@ -32,7 +32,11 @@ pub fn write(name: &str, ds: &Dataset) -> (BTreeMap<String, Vec<u8>>, DropReport
     (sink.into_files(), report)
 }
 
-pub fn read_bytes(name: &str, bytes: Vec<u8>, opts: &ReadOptions) -> cvat_format_api::Result<Dataset> {
+pub fn read_bytes(
+    name: &str,
+    bytes: Vec<u8>,
+    opts: &ReadOptions,
+) -> cvat_format_api::Result<Dataset> {
     let input = Input::from_bytes(name, bytes).expect("input");
     format("CVAT 1.1").read(&input, opts)
 }
@@ -86,7 +90,11 @@ pub fn parse_tree(bytes: &[u8]) -> Elem {
                 }
                 stack.last_mut().unwrap().children.push(el);
             }
-            Event::Text(t) => stack.last_mut().unwrap().text.push_str(&t.xml_content().unwrap()),
+            Event::Text(t) => stack
+                .last_mut()
+                .unwrap()
+                .text
+                .push_str(&t.xml_content().unwrap()),
             Event::GeneralRef(g) => {
                 let s = match g.resolve_char_ref().unwrap() {
                     Some(c) => c.to_string(),
@@ -105,7 +113,13 @@ pub fn parse_tree(bytes: &[u8]) -> Elem {
 
 /// Lists every difference between two trees (path: what), skipping element paths for which `ignore`
 /// says true (their text is not compared).
-pub fn diff_trees(a: &Elem, b: &Elem, path: &str, ignore: &dyn Fn(&str) -> bool, out: &mut Vec<String>) {
+pub fn diff_trees(
+    a: &Elem,
+    b: &Elem,
+    path: &str,
+    ignore: &dyn Fn(&str) -> bool,
+    out: &mut Vec<String>,
+) {
     let here = format!("{path}/{}", a.name);
     if a.name != b.name {
         out.push(format!("{here}: element {} vs {}", a.name, b.name));
