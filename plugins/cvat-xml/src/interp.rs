@@ -420,6 +420,86 @@ mod tests {
         assert!(mid.iter().all(|v| (0.0..=10.0).contains(v)));
     }
 
+    /// Expected values computed by running the server's `interpolate_position` /
+    /// `polyshape_interpolation` (annotation.py, transliterated to plain Python floats) on the same input.
+    #[test]
+    fn polyshape_interpolation_matches_the_server() {
+        let cases: [(&[f64], u32, &[f64], u32, ShapeType, &[&[f64]]); 3] = [
+            (
+                &[0.0, 0.0, 10.0, 0.0, 10.0, 10.0],
+                0,
+                &[0.0, 0.0, 10.0, 0.0, 10.0, 10.0, 0.0, 10.0],
+                3,
+                ShapeType::Polygon,
+                &[
+                    &[0.0, 0.0, 10.0, 0.0, 10.0, 10.0, 6.666666666666667, 10.0],
+                    &[0.0, 0.0, 10.0, 0.0, 10.0, 10.0, 3.333333333333334, 10.0],
+                ],
+            ),
+            (
+                &[10.0, 10.0, 100.0, 10.0, 55.0, 90.0, 30.0, 60.0, 12.5, 40.25],
+                2,
+                &[20.0, 30.0, 110.0, 30.0, 65.0, 110.0],
+                6,
+                ShapeType::Polygon,
+                &[
+                    &[12.5, 15.0, 102.5, 15.0, 57.5, 95.0, 38.75, 72.5, 14.375, 37.6875],
+                    &[15.0, 20.0, 105.0, 20.0, 60.0, 100.0, 47.5, 85.0, 16.25, 35.125],
+                    &[17.5, 25.0, 107.5, 25.0, 62.5, 105.0, 56.25, 97.5, 18.125, 32.5625],
+                ],
+            ),
+            (
+                &[100.0, 590.0, 300.0, 300.0, 500.0, 100.0],
+                1,
+                &[90.0, 580.0, 200.0, 450.0, 310.0, 290.0, 420.0, 200.0, 505.5, 95.0],
+                4,
+                ShapeType::Polyline,
+                &[
+                    &[
+                        96.66666666666667,
+                        586.6666666666666,
+                        133.33333333333331,
+                        543.3333333333334,
+                        303.3333333333333,
+                        296.6666666666667,
+                        473.3333333333333,
+                        133.33333333333331,
+                        501.8333333333333,
+                        98.33333333333333,
+                    ],
+                    &[
+                        93.33333333333333,
+                        583.3333333333334,
+                        166.66666666666666,
+                        496.6666666666667,
+                        306.6666666666667,
+                        293.3333333333333,
+                        446.6666666666667,
+                        166.66666666666666,
+                        503.6666666666667,
+                        96.66666666666667,
+                    ],
+                ],
+            ),
+        ];
+        for (p0, f0, p1, f1, kind, expected) in cases {
+            let mut k0 = key(f0, p0.to_vec(), false);
+            let mut k1 = key(f1, p1.to_vec(), false);
+            k0.kind = kind;
+            k1.kind = kind;
+            let t = Track {
+                label_id: 1,
+                frame: f0,
+                shapes: vec![k0, k1],
+                ..Default::default()
+            };
+            let mut issues = InterpIssues::default();
+            let s = interpolated_shapes(&t, f1, false, &mut issues);
+            let got: Vec<&[f64]> = s.iter().filter(|s| !s.keyframe).map(|s| &*s.points).collect();
+            assert_eq!(got, expected, "{kind:?} {f0}..{f1}");
+        }
+    }
+
     #[test]
     fn angle_quirk() {
         assert_eq!(angle_diff(10.0, 350.0), 20.0);
