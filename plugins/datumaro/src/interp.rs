@@ -169,9 +169,9 @@ fn interpolate_position(left: &[f64], right: &[f64], offset: f64) -> Vec<f64> {
     let ro = offsets(&rp, curve_length(&rp));
     let mut matching: Vec<Vec<usize>> = lo.iter().map(|v| vec![nearest(*v, &ro)]).collect();
     let matched: Vec<usize> = matching.iter().flatten().copied().collect();
-    for r in 0..ro.len() {
+    for (r, value) in ro.iter().enumerate() {
         if !matched.contains(&r) {
-            let l = nearest(ro[r], &lo);
+            let l = nearest(*value, &lo);
             matching[l].push(r);
         }
     }
