@@ -67,11 +67,20 @@ pub(crate) struct InterpIssues {
     pub not_interpolable: usize,
 }
 
+/// The task frames strictly between `lo` and `hi` (`frames` sorted).
+fn between(frames: &[u32], lo: u32, hi: u32) -> &[u32] {
+    let a = frames.partition_point(|&f| f <= lo);
+    let b = frames.partition_point(|&f| f < hi);
+    frames.get(a..b.max(a)).unwrap_or(&[])
+}
+
 /// Shapes of `track` on frames `< end_frame` (relative frame numbers), as the server exports them.
-/// With `include_outside`, interpolated frames after an outside keyframe are kept (the server does
-/// this for skeleton elements in the images flavour).
+/// Interpolated frames are made only for frames of the task (`frames`, sorted ids), as the server's
+/// `included_frames`. With `include_outside`, interpolated frames after an outside keyframe are kept
+/// (the server does this for skeleton elements in the images flavour).
 pub(crate) fn interpolated_shapes<'a>(
     track: &'a Track,
+    frames: &[u32],
     end_frame: u32,
     include_outside: bool,
     issues: &mut InterpIssues,
@@ -88,7 +97,7 @@ pub(crate) fn interpolated_shapes<'a>(
                 continue;
             }
             if end_frame <= k.frame {
-                let mut tail = interpolate(p, &cur, issues);
+                let mut tail = interpolate(p, &cur, frames, issues);
                 tail.push(cur);
                 for s in tail {
                     if s.frame < end_frame {
@@ -109,7 +118,7 @@ pub(crate) fn interpolated_shapes<'a>(
             }
             cur.attrs = Rc::new(attrs);
             if !p.outside || include_outside {
-                shapes.extend(interpolate(p, &cur, issues));
+                shapes.extend(interpolate(p, &cur, frames, issues));
             }
         }
         shapes.push(cur.clone());
@@ -117,7 +126,7 @@ pub(crate) fn interpolated_shapes<'a>(
     }
     if let Some(p) = &prev {
         if !p.outside || include_outside {
-            for f in p.frame.saturating_add(1)..end_frame {
+            for &f in between(frames, p.frame, end_frame) {
                 shapes.push(p.copy(f, None, None));
             }
         }
@@ -130,31 +139,37 @@ pub(crate) fn interpolated_shapes<'a>(
     shapes
 }
 
-fn copies<'a>(s0: &IShape<'a>, s1: &IShape<'a>) -> Vec<IShape<'a>> {
-    (s0.frame + 1..s1.frame)
-        .map(|f| s0.copy(f, None, None))
+fn copies<'a>(s0: &IShape<'a>, s1: &IShape<'a>, frames: &[u32]) -> Vec<IShape<'a>> {
+    between(frames, s0.frame, s1.frame)
+        .iter()
+        .map(|&f| s0.copy(f, None, None))
         .collect()
 }
 
-fn interpolate<'a>(s0: &IShape<'a>, s1: &IShape<'a>, issues: &mut InterpIssues) -> Vec<IShape<'a>> {
+fn interpolate<'a>(
+    s0: &IShape<'a>,
+    s1: &IShape<'a>,
+    frames: &[u32],
+    issues: &mut InterpIssues,
+) -> Vec<IShape<'a>> {
     if s0.kind != s1.kind {
         issues.not_interpolable += 1;
-        return copies(s0, s1);
+        return copies(s0, s1, frames);
     }
     match s0.kind {
         ShapeType::Rectangle | ShapeType::Cuboid | ShapeType::Ellipse | ShapeType::Skeleton => {
-            simple(s0, s1, issues)
+            simple(s0, s1, frames, issues)
         }
         ShapeType::Points => {
             if s0.points.len() == 2 && s1.points.len() == 2 {
-                simple(s0, s1, issues)
+                simple(s0, s1, frames, issues)
             } else {
-                copies(s0, s1)
+                copies(s0, s1, frames)
             }
         }
-        ShapeType::Polygon | ShapeType::Polyline => polyshape(s0, s1),
+        ShapeType::Polygon | ShapeType::Polyline => polyshape(s0, s1, frames),
         // the server cannot interpolate masks; repeat the earlier keyframe
-        ShapeType::Mask => copies(s0, s1),
+        ShapeType::Mask => copies(s0, s1, frames),
     }
 }
 
@@ -172,14 +187,20 @@ fn angle_diff(right: f64, left: f64) -> f64 {
     }
 }
 
-fn simple<'a>(s0: &IShape<'a>, s1: &IShape<'a>, issues: &mut InterpIssues) -> Vec<IShape<'a>> {
+fn simple<'a>(
+    s0: &IShape<'a>,
+    s1: &IShape<'a>,
+    frames: &[u32],
+    issues: &mut InterpIssues,
+) -> Vec<IShape<'a>> {
     if s0.points.len() != s1.points.len() {
         issues.not_interpolable += 1;
-        return copies(s0, s1);
+        return copies(s0, s1, frames);
     }
     let distance = (s1.frame - s0.frame) as f64;
-    let mut out = Vec::with_capacity((s1.frame - s0.frame).saturating_sub(1) as usize);
-    for f in s0.frame + 1..s1.frame {
+    let range = between(frames, s0.frame, s1.frame);
+    let mut out = Vec::with_capacity(range.len());
+    for &f in range {
         let offset = (f - s0.frame) as f64 / distance;
         let rotation =
             (s0.rotation + angle_diff(s1.rotation, s0.rotation) * offset + 360.0).rem_euclid(360.0);
@@ -340,12 +361,12 @@ fn reduce(interp: &[Pt], matching: &[Vec<usize>], left: &[Pt], right: &[Pt]) -> 
     reduced
 }
 
-fn polyshape<'a>(s0: &IShape<'a>, s1: &IShape<'a>) -> Vec<IShape<'a>> {
+fn polyshape<'a>(s0: &IShape<'a>, s1: &IShape<'a>, frames: &[u32]) -> Vec<IShape<'a>> {
     let polygon = s0.kind == ShapeType::Polygon;
     let mut p0 = to_pts(&s0.points);
     let mut p1 = to_pts(&s1.points);
     if p0.is_empty() || p1.is_empty() {
-        return copies(s0, s1);
+        return copies(s0, s1, frames);
     }
     if polygon {
         p0.push(p0[0]);
@@ -353,7 +374,7 @@ fn polyshape<'a>(s0: &IShape<'a>, s1: &IShape<'a>) -> Vec<IShape<'a>> {
     }
     let distance = (s1.frame - s0.frame) as f64;
     let mut out = Vec::new();
-    for f in s0.frame + 1..s1.frame {
+    for &f in between(frames, s0.frame, s1.frame) {
         let offset = (f - s0.frame) as f64 / distance;
         let mut points = interpolate_position(&p0, &p1, offset);
         if polygon {
@@ -392,7 +413,7 @@ mod tests {
             ..Default::default()
         };
         let mut issues = InterpIssues::default();
-        let s = interpolated_shapes(&t, 10, false, &mut issues);
+        let s = interpolated_shapes(&t, &(0..10).collect::<Vec<_>>(), 10, false, &mut issues);
         let frames: Vec<u32> = s.iter().map(|s| s.frame).collect();
         assert_eq!(frames, vec![0, 1, 2, 3]);
         assert_eq!(&*s[1].points, &[15.0, 20.0, 105.0, 20.0, 60.0, 100.0]);
@@ -412,7 +433,7 @@ mod tests {
             ..Default::default()
         };
         let mut issues = InterpIssues::default();
-        let s = interpolated_shapes(&t, 3, false, &mut issues);
+        let s = interpolated_shapes(&t, &[0, 1, 2], 3, false, &mut issues);
         assert_eq!(s.len(), 3);
         let mid = &s[1].points;
         assert_eq!(mid.len() % 2, 0);
@@ -443,15 +464,23 @@ mod tests {
                 6,
                 ShapeType::Polygon,
                 &[
-                    &[12.5, 15.0, 102.5, 15.0, 57.5, 95.0, 38.75, 72.5, 14.375, 37.6875],
-                    &[15.0, 20.0, 105.0, 20.0, 60.0, 100.0, 47.5, 85.0, 16.25, 35.125],
-                    &[17.5, 25.0, 107.5, 25.0, 62.5, 105.0, 56.25, 97.5, 18.125, 32.5625],
+                    &[
+                        12.5, 15.0, 102.5, 15.0, 57.5, 95.0, 38.75, 72.5, 14.375, 37.6875,
+                    ],
+                    &[
+                        15.0, 20.0, 105.0, 20.0, 60.0, 100.0, 47.5, 85.0, 16.25, 35.125,
+                    ],
+                    &[
+                        17.5, 25.0, 107.5, 25.0, 62.5, 105.0, 56.25, 97.5, 18.125, 32.5625,
+                    ],
                 ],
             ),
             (
                 &[100.0, 590.0, 300.0, 300.0, 500.0, 100.0],
                 1,
-                &[90.0, 580.0, 200.0, 450.0, 310.0, 290.0, 420.0, 200.0, 505.5, 95.0],
+                &[
+                    90.0, 580.0, 200.0, 450.0, 310.0, 290.0, 420.0, 200.0, 505.5, 95.0,
+                ],
                 4,
                 ShapeType::Polyline,
                 &[
@@ -494,10 +523,32 @@ mod tests {
                 ..Default::default()
             };
             let mut issues = InterpIssues::default();
-            let s = interpolated_shapes(&t, f1, false, &mut issues);
-            let got: Vec<&[f64]> = s.iter().filter(|s| !s.keyframe).map(|s| &*s.points).collect();
+            let s = interpolated_shapes(&t, &(0..f1).collect::<Vec<_>>(), f1, false, &mut issues);
+            let got: Vec<&[f64]> = s
+                .iter()
+                .filter(|s| !s.keyframe)
+                .map(|s| &*s.points)
+                .collect();
             assert_eq!(got, expected, "{kind:?} {f0}..{f1}");
         }
+    }
+
+    #[test]
+    fn only_task_frames_are_interpolated() {
+        // keyframes far apart in a task of few frames: nothing is made for frames that do not exist
+        let t = Track {
+            label_id: 1,
+            frame: 0,
+            shapes: vec![
+                key(0, vec![0.0, 0.0, 1.0, 1.0, 2.0, 0.0], false),
+                key(4_000_000_000, vec![10.0, 0.0, 11.0, 1.0, 12.0, 0.0], false),
+            ],
+            ..Default::default()
+        };
+        let mut issues = InterpIssues::default();
+        let s = interpolated_shapes(&t, &[0, 7, 4_000_000_001], u32::MAX, false, &mut issues);
+        let frames: Vec<u32> = s.iter().map(|s| s.frame).collect();
+        assert_eq!(frames, [0, 7, 4_000_000_000, 4_000_000_001]);
     }
 
     #[test]

@@ -939,6 +939,9 @@ fn build_labels(st: &mut State, loc: &mut Locator) {
     st.labels = labels;
 }
 
+/// The most frames a video file's `<size>` may make us list.
+const MAX_SYNTH_FRAMES: u32 = 50_000_000;
+
 fn finish_frames(st: &mut State) {
     if let Some(frames) = &st.opts.frames {
         st.frames = frames.clone();
@@ -952,14 +955,21 @@ fn finish_frames(st: &mut State) {
     let mut frames = Vec::new();
     for t in &st.tasks {
         let Some(size) = t.size else { continue };
+        if size > MAX_SYNTH_FRAMES || frames.len() as u32 > MAX_SYNTH_FRAMES {
+            // a frame list this long cannot come from a real task; do not build it
+            continue;
+        }
         let (w, h) = (
             t.original_size.0.unwrap_or(0),
             t.original_size.1.unwrap_or(0),
         );
         for i in 0..size {
             frames.push(Frame {
-                id: t.offset + i,
-                name: format!("frame_{:06}", t.start + i as i64 * t.step),
+                id: t.offset.saturating_add(i),
+                name: format!(
+                    "frame_{:06}",
+                    t.start.saturating_add((i as i64).saturating_mul(t.step))
+                ),
                 width: w,
                 height: h,
                 subset: None,
@@ -1007,7 +1017,7 @@ impl State<'_> {
             step: 1,
             ..Default::default()
         });
-        let d = abs - t.start;
+        let d = abs.checked_sub(t.start).unwrap_or(-1);
         if d < 0 || d % t.step != 0 {
             return Err(format!(
                 "frame {abs} is not a frame of the task (start_frame {}, step {})",
@@ -1149,7 +1159,8 @@ fn read_geometry(
             else {
                 return None;
             };
-            runs.extend([l as f64, t as f64, (l + w - 1) as f64, (t + h - 1) as f64]);
+            let far = |a: i64, b: i64| a.saturating_add(b).saturating_sub(1) as f64;
+            runs.extend([l as f64, t as f64, far(l, w), far(t, h)]);
             Some(runs)
         }
         ShapeType::Polygon | ShapeType::Polyline | ShapeType::Points => {

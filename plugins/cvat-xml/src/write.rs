@@ -263,8 +263,8 @@ fn geometry(o: &mut Out, kind: ShapeType, p: &[f64], rotation: f64) {
             o.buf.push(b'"');
             o.attr_int("left", py_int(bbox[0]));
             o.attr_int("top", py_int(bbox[1]));
-            o.attr_int("width", py_int(bbox[2] - bbox[0]) + 1);
-            o.attr_int("height", py_int(bbox[3] - bbox[1]) + 1);
+            o.attr_int("width", py_int(bbox[2] - bbox[0]).saturating_add(1));
+            o.attr_int("height", py_int(bbox[3] - bbox[1]).saturating_add(1));
         }
         ShapeType::Skeleton => {}
         ShapeType::Polygon | ShapeType::Polyline | ShapeType::Points => {
@@ -326,8 +326,6 @@ impl Drops {
 pub(crate) struct Frames<'a> {
     /// Frames sorted by id.
     pub list: Vec<Frame>,
-    /// Presence by relative frame number.
-    present: Vec<bool>,
     pub start: i64,
     pub step: i64,
     /// Relative end (exclusive) for interpolation: the task size.
@@ -343,7 +341,8 @@ impl Frames<'_> {
         list.sort_by_key(|f| f.id);
         list.dedup_by_key(|f| f.id);
         if list.is_empty() {
-            let max = ds
+            // no frame list: the frames the annotations use
+            let mut used: Vec<u32> = ds
                 .tags
                 .iter()
                 .map(|t| t.frame)
@@ -353,22 +352,19 @@ impl Frames<'_> {
                         .iter()
                         .flat_map(|t| t.shapes.iter().map(|s| s.frame)),
                 )
-                .max();
-            if let Some(max) = max {
-                list = (0..=max)
-                    .map(|i| Frame {
-                        id: i,
-                        name: format!("frame_{i:06}"),
-                        ..Default::default()
-                    })
-                    .collect();
-            }
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            list = used
+                .into_iter()
+                .map(|i| Frame {
+                    id: i,
+                    name: format!("frame_{i:06}"),
+                    ..Default::default()
+                })
+                .collect();
         }
-        let end = list.last().map(|f| f.id + 1).unwrap_or(0);
-        let mut present = vec![false; end as usize];
-        for f in &list {
-            present[f.id as usize] = true;
-        }
+        let end = list.last().map(|f| f.id.saturating_add(1)).unwrap_or(0);
         let meta = ds.task.as_ref();
         let start = meta.map(|t| t.start_frame).unwrap_or(0);
         let step = opts
@@ -378,11 +374,10 @@ impl Frames<'_> {
             .unwrap_or(1);
         let stop_abs = match meta {
             Some(t) if t.stop_frame > 0 || t.start_frame > 0 => t.stop_frame,
-            _ => start + (end as i64 - 1).max(0) * step,
+            _ => start.saturating_add((end as i64 - 1).max(0).saturating_mul(step)),
         };
         Frames {
             list,
-            present,
             start,
             step,
             end,
@@ -391,10 +386,11 @@ impl Frames<'_> {
         }
     }
     pub fn abs(&self, rel: u32) -> i64 {
-        self.start + rel as i64 * self.step
+        self.start
+            .saturating_add((rel as i64).saturating_mul(self.step))
     }
     fn has(&self, rel: u32) -> bool {
-        self.present.get(rel as usize).copied().unwrap_or(false)
+        self.list.binary_search_by_key(&rel, |f| f.id).is_ok()
     }
 }
 
@@ -660,6 +656,7 @@ pub(crate) fn write_images(
 ) -> Result<DropReport> {
     let idx = ds.label_index();
     let frames = Frames::new(ds, opts);
+    let frame_ids: Vec<u32> = frames.list.iter().map(|f| f.id).collect();
     let mut drops = Drops::default();
     let mut issues = InterpIssues::default();
 
@@ -670,7 +667,7 @@ pub(crate) fn write_images(
             drops.unknown_label += 1;
             continue;
         }
-        let shapes = interpolated_shapes(t, frames.end, false, &mut issues);
+        let shapes = interpolated_shapes(t, &frame_ids, frames.end, false, &mut issues);
         if t.elements.is_empty() {
             tracked.extend(shapes.into_iter().map(|shape| TrackFrame {
                 track: t,
@@ -693,7 +690,7 @@ pub(crate) fn write_images(
             })
             .collect();
         for e in &t.elements {
-            for es in interpolated_shapes(e, frames.end, true, &mut issues) {
+            for es in interpolated_shapes(e, &frame_ids, frames.end, true, &mut issues) {
                 if let Some(&i) = by_frame.get(&es.frame) {
                     tf[i].elements.push((e, es));
                 }
@@ -1039,6 +1036,7 @@ pub(crate) fn write_video(
 ) -> Result<DropReport> {
     let idx = ds.label_index();
     let frames = Frames::new(ds, opts);
+    let frame_ids: Vec<u32> = frames.list.iter().map(|f| f.id).collect();
     let mut drops = Drops::default();
     let mut issues = InterpIssues::default();
     drops
@@ -1062,7 +1060,7 @@ pub(crate) fn write_video(
             drops.unknown_label += 1;
             continue;
         };
-        let shapes = interpolated_shapes(t, frames.end, false, &mut issues);
+        let shapes = interpolated_shapes(t, &frame_ids, frames.end, false, &mut issues);
         let elem_shapes: Vec<(&str, Vec<IShape>)> = t
             .elements
             .iter()
@@ -1074,7 +1072,7 @@ pub(crate) fn write_video(
                 l.map(|l| {
                     (
                         l.name.as_str(),
-                        interpolated_shapes(e, frames.end, false, &mut issues),
+                        interpolated_shapes(e, &frame_ids, frames.end, false, &mut issues),
                     )
                 })
             })
@@ -1111,7 +1109,7 @@ pub(crate) fn write_video(
             drops.unknown_label += 1;
             continue;
         };
-        let closes = |frame: u32| frames.abs(frame) + step < frames.stop_abs;
+        let closes = |frame: u32| frames.abs(frame).saturating_add(step) < frames.stop_abs;
         fn make(frame: u32, outside: bool, e: &Shape) -> VShape<'_> {
             VShape {
                 frame,
