@@ -445,7 +445,8 @@ mod tests {
     /// `polyshape_interpolation` (annotation.py, transliterated to plain Python floats) on the same input.
     #[test]
     fn polyshape_interpolation_matches_the_server() {
-        let cases: [(&[f64], u32, &[f64], u32, ShapeType, &[&[f64]]); 3] = [
+        type Case<'c> = (&'c [f64], u32, &'c [f64], u32, ShapeType, &'c [&'c [f64]]);
+        let cases: [Case; 3] = [
             (
                 &[0.0, 0.0, 10.0, 0.0, 10.0, 10.0],
                 0,
