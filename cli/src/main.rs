@@ -27,6 +27,8 @@ pub enum Command {
     Validate(commands::validate::Args),
     /// Convert annotations from one format to another (offline).
     Convert(commands::convert::Args),
+    /// Run the CVAT-compatible local server (REST API of CVAT 2.23, SQLite + files).
+    Serve(commands::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Formats(args) => commands::formats::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Convert(args) => commands::convert::run(args),
+        Command::Serve(args) => commands::serve::run(args),
     };
     match result {
         Ok(code) => code,

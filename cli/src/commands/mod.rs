@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod formats;
+pub mod serve;
 pub mod validate;
 
 use std::process::ExitCode;
