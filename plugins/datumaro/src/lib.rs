@@ -39,16 +39,19 @@ impl Format for DatumaroFormat {
         if files.is_empty() {
             return 0;
         }
-        let mut score = if input.is_single_file() { 10 } else { 40 };
+        // COCO archives also keep JSON under annotations/: only Datumaro's own keys count
+        let mut score = 5;
         if let Some((rel, _)) = files.first() {
             if let Ok(mut r) = input.open_file(rel) {
                 let mut head = vec![0u8; 4096];
                 let n = std::io::Read::read(&mut r, &mut head).unwrap_or(0);
                 let head = String::from_utf8_lossy(&head[..n]);
-                let keys = head.contains("\"categories\"")
-                    && (head.contains("\"items\"") || head.contains("\"label\""));
-                if keys || head.contains("\"dm_format_version\"") || head.contains("\"infos\"") {
-                    score += 50;
+                if head.contains("\"dm_format_version\"") {
+                    score = 95;
+                } else if head.contains("\"categories\"")
+                    && (head.contains("\"items\"") || head.contains("\"parent\""))
+                {
+                    score = if input.is_single_file() { 70 } else { 90 };
                 }
             }
         }

@@ -768,3 +768,12 @@ fn the_real_export_validates_clean() {
         assert_eq!(diags.error_count(), 0, "{:?}", diags.items());
     }
 }
+
+#[test]
+fn sniff_recognises_datumaro_and_not_coco() {
+    let dm = Input::open(&shared("cvat/exports/rich-A/export/Datumaro_1.0.zip")).unwrap();
+    let coco = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0.zip")).unwrap();
+    assert!(DatumaroFormat.sniff(&dm) >= 90);
+    assert!(DatumaroFormat.sniff(&coco) <= 5);
+    assert!(DatumaroFormat.sniff(&Input::open(&upstream("with_skeleton")).unwrap()) >= 90);
+}

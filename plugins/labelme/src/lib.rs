@@ -48,7 +48,8 @@ impl Format for LabelMeFormat {
         let mut head = vec![0u8; 2048];
         let n = std::io::Read::read(&mut r, &mut head).unwrap_or(0);
         let head = String::from_utf8_lossy(&head[..n]);
-        if !head.contains("<annotation") {
+        // `<annotation>` (not CVAT's `<annotations>`) as the root
+        if !(head.contains("<annotation>") || head.contains("<annotation ")) {
             return 0;
         }
         if head.contains("<sourceAnnotation>")

@@ -455,3 +455,14 @@ fn the_real_export_validates_clean() {
         assert_eq!(diags.error_count(), 0, "{:?}", diags.items());
     }
 }
+
+#[test]
+fn sniff_recognises_labelme_and_not_other_xml() {
+    let lm = Input::open(&shared("cvat/exports/rich-A/export/LabelMe_3.0.zip")).unwrap();
+    assert!(LabelMeFormat.sniff(&lm) >= 80);
+    let cvat = Input::open(&shared(
+        "cvat/exports/rich-A/export/CVAT_for_images_1.1.zip",
+    ))
+    .unwrap();
+    assert_eq!(LabelMeFormat.sniff(&cvat), 0);
+}

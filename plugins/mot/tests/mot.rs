@@ -378,3 +378,11 @@ fn the_real_export_validates_clean() {
     assert_eq!(diags.error_count(), 0, "{:?}", diags.items());
     assert!(diags.items().iter().any(|d| d.code == "missing-size"));
 }
+
+#[test]
+fn sniff_recognises_mot() {
+    let mot = Input::open(&shared("cvat/exports/rich-A/export/MOT_1.1.zip")).unwrap();
+    assert!(MotFormat.sniff(&mot) >= 90);
+    let yolo = Input::open(&shared("cvat/exports/rich-A/export/YOLO_1.1.zip")).unwrap();
+    assert_eq!(MotFormat.sniff(&yolo), 0);
+}
