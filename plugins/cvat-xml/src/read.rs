@@ -238,7 +238,48 @@ struct State<'o> {
     frame_names: HashMap<String, usize>,
     images_seen: bool,
     labels_built: bool,
+    hint: HintIndex,
     ds: Dataset,
+}
+
+/// Lookups into `ReadOptions::frames`, built once: by id, and by name as `ReadOptions::frame_hint`
+/// matches (full name, name without extension, then base names).
+#[derive(Default)]
+struct HintIndex {
+    by_id: HashMap<u32, usize>,
+    by_name: HashMap<String, u32>,
+    by_stem: HashMap<String, u32>,
+    by_base: HashMap<String, u32>,
+}
+
+impl HintIndex {
+    fn new(frames: Option<&Vec<Frame>>) -> Self {
+        let mut h = HintIndex::default();
+        for (i, f) in frames.into_iter().flatten().enumerate() {
+            h.by_id.entry(f.id).or_insert(i);
+            h.by_name.entry(f.name.clone()).or_insert(f.id);
+            h.by_stem.entry(f.stem().to_string()).or_insert(f.id);
+            let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+            h.by_base.entry(base(f.stem())).or_insert(f.id);
+            h.by_base.entry(base(&f.name)).or_insert(f.id);
+        }
+        h
+    }
+    fn find(&self, _frames: &[Frame], name: &str) -> Option<u32> {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        self.by_name
+            .get(name)
+            .or_else(|| self.by_stem.get(name))
+            .or_else(|| self.by_base.get(base))
+            .or_else(|| {
+                let stem = Frame {
+                    name: base.to_string(),
+                    ..Default::default()
+                };
+                self.by_base.get(stem.stem())
+            })
+            .copied()
+    }
 }
 
 fn parse_f64(s: &str) -> Option<f64> {
@@ -311,6 +352,7 @@ fn parse(input: &Input, opts: &ReadOptions, limit: usize) -> Result<(Dataset, Di
         frame_names: HashMap::new(),
         images_seen: false,
         labels_built: false,
+        hint: HintIndex::new(opts.frames.as_ref()),
         ds: Dataset::default(),
     };
     if std::str::from_utf8(text).is_err() {
@@ -1039,7 +1081,7 @@ impl State<'_> {
     }
     fn frame_size(&self, frame: u32) -> Option<(u32, u32)> {
         let f = match &self.opts.frames {
-            Some(fr) => fr.iter().find(|f| f.id == frame),
+            Some(fr) => self.hint.by_id.get(&frame).and_then(|&i| fr.get(i)),
             None => self.frame_ids.get(&frame).and_then(|&i| self.frames.get(i)),
         };
         f.filter(|f| f.has_size()).map(|f| (f.width, f.height))
@@ -1393,12 +1435,12 @@ fn on_start(
                 let height = dim("height");
                 // the frame: by name in the task's frame list when given, else by id
                 let frame = if let Some(hint) = st.opts.frames.as_ref() {
-                    let by_name = st.opts.frame_hint(&fname).map(|f| f.id);
+                    let by_name = st.hint.find(hint, &fname);
                     match by_name {
                         Some(f) => Some(f),
                         None => {
                             let rel = st.rel_frame(task, abs).ok();
-                            let f = rel.filter(|r| hint.iter().any(|f| f.id == *r));
+                            let f = rel.filter(|r| st.hint.by_id.contains_key(r));
                             if f.is_none() {
                                 st.diags.push(
                                     Diagnostic::error(
@@ -1671,7 +1713,13 @@ fn check_geometry(st: &mut State, loc: &mut Locator, s: &PShape) {
     if !s.ok {
         return;
     }
-    let size = s.frame.and_then(|f| st.frame_size(f));
+    // an outside shape is not drawn: it may lie anywhere (the server's closing keyframes copy the
+    // coordinates of a larger frame)
+    let size = if s.outside {
+        None
+    } else {
+        s.frame.and_then(|f| st.frame_size(f))
+    };
     if let Some(msg) = check_points(s.kind, &s.points, size) {
         st.diags
             .push(Diagnostic::error(loc.at(s.pos), "geometry", msg));

@@ -107,7 +107,10 @@ fn read_real(dir: &str, opts: &ReadOptions) -> Dataset {
 
 #[test]
 fn reading_the_images_export_gives_what_the_server_reimported() {
-    let opts = ReadOptions::default().with_labels(rich_labels());
+    // as the server does it: into a task with the same labels and frames
+    let opts = ReadOptions::default()
+        .with_labels(rich_labels())
+        .with_frames(rich_a().frames);
     let ds = read_real("CVAT_for_images_1.1", &opts);
     let expected = reimport("CVAT_for_images_1.1");
     let (ls, ss) = shifts(&expected);
@@ -134,7 +137,9 @@ fn reading_the_images_export_gives_what_the_server_reimported() {
 
 #[test]
 fn reading_the_video_export_gives_what_the_server_reimported() {
-    let opts = ReadOptions::default().with_labels(rich_labels());
+    let opts = ReadOptions::default()
+        .with_labels(rich_labels())
+        .with_frames(rich_a().frames);
     let ds = read_real("CVAT_for_video_1.1", &opts);
     let expected = reimport("CVAT_for_video_1.1");
     let (ls, ss) = shifts(&expected);
@@ -145,6 +150,36 @@ fn reading_the_video_export_gives_what_the_server_reimported() {
     assert_eq!(ds.tracks.len(), 15);
     assert_eq!(ds.shapes.len(), 1, "the mask track becomes a shape");
     assert_eq!(ds.shapes[0].kind, ShapeType::Mask);
+}
+
+#[test]
+fn images_are_matched_to_task_frames_by_name() {
+    // the task knows the frames under other paths and extensions, in another order
+    let mut frames = rich_a().frames;
+    frames.reverse();
+    for (i, f) in frames.iter_mut().enumerate() {
+        f.id = 10 + i as u32;
+        f.name = format!("upload/{}", f.name.replace(".jpg", ".png"));
+    }
+    let opts = ReadOptions::default().with_frames(frames.clone());
+    let ds = read_real("CVAT_for_images_1.1", &opts);
+    assert_eq!(ds.frames, frames);
+    // the ellipse was on frame_01 (now task frame 14), the cuboid on frame_02 (now 13)
+    let on = |k: ShapeType| ds.shapes.iter().find(|s| s.kind == k).unwrap().frame;
+    assert_eq!(on(ShapeType::Ellipse), 14);
+    assert_eq!(on(ShapeType::Cuboid), 13);
+    // an image the task does not have (by name, nor by id as the server falls back to) is an error
+    // at its line
+    let opts = ReadOptions::default().with_frames(frames[..5].to_vec());
+    let input = Input::open(&shared(&format!("{RICH}/export/CVAT_for_images_1.1.zip"))).unwrap();
+    let d = format("CVAT 1.1").validate(&input, &opts);
+    let errors: Vec<_> = d
+        .items()
+        .iter()
+        .filter(|d| d.code == "unknown-image")
+        .collect();
+    assert_eq!(errors.len(), 1, "{:#?}", d.items());
+    assert_eq!(errors[0].location.line, Some(172));
 }
 
 #[test]
