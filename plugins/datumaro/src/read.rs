@@ -81,6 +81,46 @@ pub fn annotation_files(input: &Input) -> Vec<(String, String)> {
     out
 }
 
+/// The task's frames by name, by file name without extension, and by their last path components, as
+/// [`ReadOptions::frame_hint`] matches them, without a scan per item.
+struct FrameLookup {
+    by_name: HashMap<String, u32>,
+    by_stem: HashMap<String, u32>,
+    by_base_stem: HashMap<String, u32>,
+    by_base_name: HashMap<String, u32>,
+    ids: HashSet<u32>,
+}
+
+impl FrameLookup {
+    fn new(frames: &[Frame]) -> Self {
+        let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+        let mut l = FrameLookup {
+            by_name: HashMap::new(),
+            by_stem: HashMap::new(),
+            by_base_stem: HashMap::new(),
+            by_base_name: HashMap::new(),
+            ids: HashSet::new(),
+        };
+        for f in frames {
+            l.by_name.entry(f.name.clone()).or_insert(f.id);
+            l.by_stem.entry(f.stem().to_string()).or_insert(f.id);
+            l.by_base_stem.entry(base(f.stem())).or_insert(f.id);
+            l.by_base_name.entry(base(&f.name)).or_insert(f.id);
+            l.ids.insert(f.id);
+        }
+        l
+    }
+    fn find(&self, q: &str) -> Option<u32> {
+        let base = q.rsplit('/').next().unwrap_or(q);
+        self.by_name
+            .get(q)
+            .or_else(|| self.by_stem.get(q))
+            .or_else(|| self.by_base_stem.get(base))
+            .or_else(|| self.by_base_name.get(base))
+            .copied()
+    }
+}
+
 struct RawItem<'v> {
     file: String,
     subset: String,
@@ -351,7 +391,20 @@ impl<'a> Reader<'a> {
         let stop_frame = ds.frames.iter().map(|f| f.id).max().unwrap_or(0);
 
         // annotations
-        let mut tb = TrackBuilder::default();
+        let mut tb = TrackBuilder {
+            mutable: ds
+                .labels
+                .iter()
+                .flat_map(|l| {
+                    l.attributes
+                        .iter()
+                        .chain(l.sublabels.iter().flat_map(|s| &s.attributes))
+                })
+                .filter(|a| a.mutable)
+                .map(|a| a.id)
+                .collect(),
+            ..Default::default()
+        };
         for (item, frame) in raw.iter().zip(frames_of_items) {
             let Some(frame) = frame else { continue };
             self.convert_item(item, frame, &label_map, &points_cats, &mut ds, &mut tb);
@@ -523,15 +576,14 @@ impl<'a> Reader<'a> {
         let mut out = Vec::with_capacity(raw.len());
         if let Some(frames) = &self.opts.frames {
             ds.frames = frames.clone();
+            let lookup = FrameLookup::new(frames);
             for it in raw {
                 let by_name = it
                     .image_path
                     .as_deref()
-                    .and_then(|p| self.opts.frame_hint(p))
-                    .or_else(|| self.opts.frame_hint(&it.id))
-                    .map(|f| f.id);
-                let f =
-                    by_name.or_else(|| it.frame_attr.filter(|f| frames.iter().any(|x| x.id == *f)));
+                    .and_then(|p| lookup.find(p))
+                    .or_else(|| lookup.find(&it.id));
+                let f = by_name.or_else(|| it.frame_attr.filter(|f| lookup.ids.contains(f)));
                 if f.is_none() {
                     self.diags.push(
                         Diagnostic::error(
@@ -993,15 +1045,9 @@ impl<'a> Reader<'a> {
             tb.last_is_skeleton = stype == ShapeType::Skeleton;
             match track_id {
                 Some(tid) if attrs.contains_key("keyframe") => {
-                    let spec_mutable = |ds: &Dataset, id: i64| {
-                        ds.label_index()
-                            .spec(id)
-                            .map(|s| s.mutable)
-                            .unwrap_or(false)
-                    };
                     let (mutable, immutable): (Vec<_>, Vec<_>) = values
                         .into_iter()
-                        .partition(|a| spec_mutable(ds, a.spec_id));
+                        .partition(|a| tb.mutable.contains(&a.spec_id));
                     tb.add(
                         tid,
                         label_id,
@@ -1136,6 +1182,8 @@ struct PendingTrack {
 
 #[derive(Default)]
 struct TrackBuilder {
+    /// Mutable attribute specs (those created while reading are immutable).
+    mutable: HashSet<i64>,
     order: Vec<String>,
     tracks: HashMap<String, PendingTrack>,
     last_is_skeleton: bool,

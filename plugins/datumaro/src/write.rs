@@ -281,6 +281,11 @@ pub fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
         sources,
     );
 
+    let mut tags_of: HashMap<u32, Vec<&cvat_format_api::Tag>> = HashMap::new();
+    for t in &ds.tags {
+        tags_of.entry(t.frame).or_default().push(t);
+    }
+
     // items, grouped by subset in first-seen order
     let mut subsets: Vec<(String, Vec<J>)> = Vec::new();
     for f in &frames {
@@ -290,7 +295,7 @@ pub fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| "default".to_string());
         let mut anns = Vec::new();
-        for t in ds.tags.iter().filter(|t| t.frame == f.id) {
+        for t in tags_of.remove(&f.id).unwrap_or_default() {
             let attrs = ctx.attrs(t.label_id, &[&t.attributes]);
             anns.push(
                 J::obj()
