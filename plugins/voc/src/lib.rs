@@ -38,6 +38,15 @@ cvat_format_api::register_format!(SegmentationMaskFormat);
 
 fn read_checked(input: &Input, opts: &ReadOptions) -> Result<Dataset> {
     let (ds, diags) = read::load(input, opts);
+    if ds.frames.is_empty()
+        && opts.frames.is_none()
+        && !diags.iter().any(|d| d.severity == Severity::Error)
+    {
+        return Err(FormatError::from(
+            Diagnostic::error(Location::file(input.name()), "empty", "no PASCAL VOC items found")
+                .with_hint("expected ImageSets/*/<subset>.txt, Annotations/*.xml or SegmentationClass/*.png (with labelmap.txt)"),
+        ));
+    }
     if let Some(first) = diags.iter().find(|d| d.severity == Severity::Error) {
         let n = diags
             .iter()

@@ -193,6 +193,28 @@ pub fn ellipse(points: &[f64], rotation: f64, width: u32, height: u32) -> Bitmap
 /// datumaro's `mask_to_polygons`, contours of fewer than 3 points or with a rasterised area under one
 /// pixel are left out.
 pub fn mask_to_polygons(bm: &Bitmap) -> Vec<Vec<f64>> {
+    // work on the tight box: integer shifts change neither the contours nor pycocotools' rounding
+    let Some((l, t, r, b)) = bm.bbox() else {
+        return Vec::new();
+    };
+    let mut crop = Bitmap::new(r - l + 1, b - t + 1);
+    for y in t..=b {
+        for x in l..=r {
+            if bm.get(x, y) {
+                crop.set(x - l, y - t, true);
+            }
+        }
+    }
+    let mut polys = contours(&crop);
+    for p in polys.iter_mut() {
+        for (i, v) in p.iter_mut().enumerate() {
+            *v += if i % 2 == 0 { l as f64 } else { t as f64 };
+        }
+    }
+    polys
+}
+
+fn contours(bm: &Bitmap) -> Vec<Vec<f64>> {
     let (w, h) = (bm.width as i64, bm.height as i64);
     let mut label = vec![0u32; bm.data.len()];
     let idx = |x: i64, y: i64| (y * w + x) as usize;

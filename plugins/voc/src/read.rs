@@ -18,7 +18,6 @@ use crate::labelmap::{voc_index, LabelMap, Rgb, BACKGROUND};
 use crate::pngio::{self, Pixels};
 use crate::raster;
 use crate::xmltree::{self, Elem};
-use cvat_format_api::diag::line_col;
 use cvat_format_api::geometry::Bitmap;
 use cvat_format_api::{
     AttributeSpec, AttributeValue, Dataset, Diagnostic, Frame, Input, InputType, Label, Location,
@@ -822,8 +821,12 @@ fn build(cx: &mut Ctx, lm: &LabelMap, mut items: Vec<Item>, opts: &ReadOptions) 
     } else {
         let colormap = lm.colormap();
         let mut names: Vec<(String, Option<Rgb>)> = Vec::new();
+        let background_used = items.iter().any(|it| {
+            it.anns.iter().any(|a| a.label == BACKGROUND)
+                || it.tags.iter().any(|(n, _)| n == BACKGROUND)
+        });
         for (i, l) in lm.labels.iter().enumerate() {
-            if l.name != BACKGROUND {
+            if l.name != BACKGROUND || background_used {
                 names.push((l.name.clone(), colormap.get(i).copied().flatten()));
             }
         }
@@ -1120,9 +1123,11 @@ fn attribute_values(
         let spec = match spec {
             Some(s) => s,
             None if task_labels => {
-                let builtin = matches!(n.as_str(), "difficult" | "truncated" | "pose")
-                    || ds.label_mut(label_id).is_some_and(|_| v == "False");
-                if !builtin {
+                // the VOC flags, pose and actions are always present; only other names are news
+                let voc_builtin = matches!(n.as_str(), "difficult" | "truncated" | "pose")
+                    || v == "True"
+                    || v == "False";
+                if !voc_builtin {
                     cx.warn(
                         loc.clone(),
                         "undeclared-attribute",
@@ -1134,14 +1139,12 @@ fn attribute_values(
                 continue;
             }
             None => {
-                // builtin flags only become attributes when set
-                if matches!(n.as_str(), "difficult" | "truncated") && v != "True" {
+                // VOC flags and actions become attributes only when set somewhere
+                if (v == "False" || v.is_empty()) && matches!(n.as_str(), "difficult" | "truncated")
+                {
                     continue;
                 }
-                if v == "False"
-                    && !matches!(n.as_str(), "difficult" | "truncated")
-                    && is_action_default(n)
-                {
+                if n == "pose" && v == "Unspecified" {
                     continue;
                 }
                 let kind = if v == "True" || v == "False" {
@@ -1152,22 +1155,17 @@ fn attribute_values(
                 let Some(id) = ds.ensure_attribute(label_id, n, kind, true) else {
                     continue;
                 };
-                if kind == InputType::Checkbox {
-                    if let Some(s) = ds
-                        .label_mut(label_id)
-                        .and_then(|l| l.attributes.iter_mut().find(|s| s.id == id))
-                    {
-                        s.default_value = "false".into();
-                        s.values = vec!["false".into()];
-                    }
+                let Some(l) = ds.label_mut(label_id) else {
+                    continue;
+                };
+                let Some(s) = l.attributes.iter_mut().find(|s| s.id == id) else {
+                    continue;
+                };
+                if kind == InputType::Checkbox && s.values.is_empty() {
+                    s.default_value = "false".into();
+                    s.values = vec!["false".into()];
                 }
-                match ds
-                    .label_mut(label_id)
-                    .and_then(|l| l.attributes.iter().find(|s| s.id == id).cloned())
-                {
-                    Some(s) => s,
-                    None => continue,
-                }
+                s.clone()
             }
         };
         let value = if spec.input_type == InputType::Checkbox {
@@ -1194,17 +1192,4 @@ fn attribute_values(
         }
     }
     out
-}
-
-/// Actions that are absent are written as `False` by datumaro for every object of a label with actions;
-/// they only become attributes when some object has them set.
-fn is_action_default(_name: &str) -> bool {
-    false
-}
-
-/// Number of lines and 1-based column helper for list files (kept for symmetry with XML locations).
-#[allow(dead_code)]
-fn loc_at(file: &str, text: &str, offset: usize) -> Location {
-    let (l, c) = line_col(text.as_bytes(), offset);
-    Location::line(file, l, c)
 }
