@@ -78,9 +78,10 @@ const DIRS: [(i64, i64); 8] = [
     (1, -1),
 ];
 
-/// Outer contours of the 8-connected components of `bm`, as polygons through pixel coordinates with
-/// collinear points removed. Components whose contour has fewer than 3 corners (single pixels, lines)
-/// give no polygon; holes are not represented.
+/// Outer contours of the 8-connected components of `bm`, as polygons through pixel coordinates: from
+/// the component's first pixel in raster order, counter-clockwise on screen, collinear points removed,
+/// closed by repeating the first point (as datumaro's `mask_to_polygons` leaves them). Components whose
+/// contour has fewer than 3 corners (single pixels, lines) give no polygon; holes are not represented.
 pub fn mask_to_polygons(bm: &Bitmap) -> Vec<Vec<f64>> {
     let (w, h) = (bm.width as i64, bm.height as i64);
     let fg = |x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && bm.get(x as u32, y as u32);
@@ -137,7 +138,9 @@ pub fn mask_to_polygons(bm: &Bitmap) -> Vec<Vec<f64>> {
             if contour.len() > 1 && contour.last() == Some(&start) {
                 contour.pop();
             }
-            // drop collinear points
+            // OpenCV walks outer contours the other way round (counter-clockwise on screen) from the
+            // same first pixel; drop collinear points but keep the start
+            contour[1..].reverse();
             let n = contour.len();
             let mut poly = Vec::new();
             for i in 0..n {
@@ -145,12 +148,17 @@ pub fn mask_to_polygons(bm: &Bitmap) -> Vec<Vec<f64>> {
                 let c = contour[i];
                 let q = contour[(i + 1) % n];
                 let cross = (c.0 - p.0) * (q.1 - c.1) - (c.1 - p.1) * (q.0 - c.0);
-                if cross != 0 || n <= 2 {
+                if i == 0 || cross != 0 || n <= 2 {
                     poly.push(c.0 as f64);
                     poly.push(c.1 as f64);
                 }
             }
+            // datumaro closes the polygon by repeating its first point
             if poly.len() >= 6 {
+                poly.push(poly[0]);
+                poly.push(poly[1]);
+            }
+            if poly.len() >= 8 {
                 out.push(poly);
             }
         }
@@ -171,7 +179,10 @@ mod tests {
             }
         }
         let polys = mask_to_polygons(&bm);
-        assert_eq!(polys, vec![vec![2.0, 1.0, 4.0, 1.0, 4.0, 3.0, 2.0, 3.0]]);
+        assert_eq!(
+            polys,
+            vec![vec![2.0, 1.0, 2.0, 3.0, 4.0, 3.0, 4.0, 1.0, 2.0, 1.0]]
+        );
         assert_eq!(mask_bbox(&bm), Some((2, 1, 3, 3)));
     }
 
