@@ -208,12 +208,12 @@ fn parse_rows(text: &str, file: &str, labels: usize, diags: &mut Diagnostics) ->
             );
             continue;
         };
-        if frame_id < 1 {
+        if frame_id < 1 || frame_id > u32::MAX as i64 {
             diags.push(
                 Diagnostic::error(
                     Location::line(file, line_no, 1),
                     "geometry",
-                    format!("frame_id {frame_id} is not positive"),
+                    format!("frame_id {frame_id} is out of range"),
                 )
                 .with_hint("MOT frame ids start at 1"),
             );
