@@ -842,8 +842,103 @@ mod props {
             })
     }
 
+    fn track() -> impl Strategy<Value = cvat_format_api::Track> {
+        use cvat_format_api::{Track, TrackedShape};
+        (
+            prop_oneof![
+                Just(ShapeType::Rectangle),
+                Just(ShapeType::Polygon),
+                Just(ShapeType::Points)
+            ],
+            prop::collection::btree_set(0u32..8, 1..5),
+            prop::collection::vec(
+                (prop::collection::vec(coord(), 6), any::<bool>(), -1i64..2),
+                4,
+            ),
+            any::<bool>(),
+            0i64..3,
+        )
+            .prop_map(|(kind, frames, keys, with_attrs, group)| {
+                let shapes = frames
+                    .iter()
+                    .zip(&keys)
+                    .enumerate()
+                    .map(|(i, (&frame, (c, outside, z)))| TrackedShape {
+                        kind,
+                        frame,
+                        // a track starts visible (the server drops leading outside keyframes)
+                        outside: i > 0 && *outside,
+                        occluded: *outside,
+                        z_order: *z,
+                        rotation: if kind == ShapeType::Rectangle {
+                            45.0
+                        } else {
+                            0.0
+                        },
+                        points: match kind {
+                            ShapeType::Rectangle => vec![
+                                c[0].min(c[2]),
+                                c[1].min(c[3]),
+                                c[0].max(c[2]),
+                                c[1].max(c[3]),
+                            ],
+                            ShapeType::Points => c[..2].to_vec(),
+                            _ => c.clone(),
+                        },
+                        attributes: if with_attrs {
+                            vec![AttributeValue {
+                                spec_id: 2,
+                                value: format!("k{i} <&>"),
+                            }]
+                        } else {
+                            vec![]
+                        },
+                        ..Default::default()
+                    })
+                    .collect::<Vec<_>>();
+                Track {
+                    label_id: 1,
+                    frame: shapes[0].frame,
+                    group,
+                    attributes: if with_attrs {
+                        vec![AttributeValue {
+                            spec_id: 1,
+                            value: "a".into(),
+                        }]
+                    } else {
+                        vec![]
+                    },
+                    shapes,
+                    ..Default::default()
+                }
+            })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn video_write_then_read_keeps_track_keyframes(tracks in prop::collection::vec(track(), 1..6)) {
+            let ds = Dataset {
+                labels: labels(),
+                frames: (0..8)
+                    .map(|i| Frame { id: i, name: format!("f{i}.jpg"), width: 2000, height: 2000, subset: None })
+                    .collect(),
+                tracks,
+                ..Default::default()
+            };
+            let (files, report) = write("CVAT for video 1.1", &ds);
+            prop_assert!(report.is_empty(), "{}", report);
+            let back = read_bytes(
+                "v.xml",
+                files["annotations.xml"].clone(),
+                &ReadOptions::default().with_labels(labels()).with_frames(ds.frames.clone()),
+            ).unwrap();
+            prop_assert_eq!(
+                canonical(&back.annotations_json(), 0, 0),
+                canonical(&ds.annotations_json(), 0, 0)
+            );
+        }
+
         #[test]
         fn images_write_then_read_gives_the_dataset_back(ds in dataset()) {
             let (files, report) = write("CVAT for images 1.1", &ds);
