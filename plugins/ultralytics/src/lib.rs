@@ -1272,6 +1272,27 @@ fn parse_line(
                     ..Default::default()
                 });
             }
+            // points past the skeleton's own (padding) should be absent
+            for i in label.sublabels.len()..k {
+                let base = 4 + i * d;
+                let v = if d == 3 { vals[base + 2] } else { 2.0 };
+                if v != 0.0 || vals[base] != 0.0 || vals[base + 1] != 0.0 {
+                    diags.push(
+                        Diagnostic::warning(
+                            Location::line(ctx.file, ctx.ln, body[base + 1].col),
+                            "extra-point",
+                            format!(
+                                "point {} is past the {} points of skeleton {:?} and is ignored",
+                                i + 1,
+                                label.sublabels.len(),
+                                label.name
+                            ),
+                        )
+                        .with_hint("add the point to the skeleton, or write it as `0 0 0`"),
+                    );
+                    break;
+                }
+            }
             let mut s = shape(ShapeType::Skeleton, Vec::new());
             s.elements = elements;
             Some(Parsed::Shape(s, track))

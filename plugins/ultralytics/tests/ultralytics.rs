@@ -807,6 +807,35 @@ fn validation_reports_located_problems() {
 }
 
 #[test]
+fn pose_points_past_the_skeleton_are_reported() {
+    let sub = |id: i64, name: &str| cvat_format_api::Label {
+        id,
+        name: name.into(),
+        kind: cvat_format_api::LabelType::Points,
+        ..Default::default()
+    };
+    let skeleton = cvat_format_api::Label {
+        id: 1,
+        name: "skeleton_label".into(),
+        kind: cvat_format_api::LabelType::Skeleton,
+        sublabels: vec![sub(2, "a"), sub(3, "b")],
+        ..Default::default()
+    };
+    let input = Input::open(&upstream("yolov8_pose")).unwrap();
+    let opts = ReadOptions::default().with_labels(vec![skeleton]);
+    let ds = Pose.read(&input, &opts).unwrap();
+    assert_eq!(ds.shapes[0].elements.len(), 2);
+    let diags = Pose.validate(&input, &opts).into_items();
+    let w: Vec<_> = diags.iter().filter(|d| d.code == "extra-point").collect();
+    assert_eq!(w.len(), 1, "{diags:?}");
+    assert_eq!(w[0].severity, Severity::Warning);
+    assert_eq!(
+        (w[0].location.line, w[0].location.column),
+        (Some(1), Some(59))
+    );
+}
+
+#[test]
 fn missing_sizes_fail_with_a_hint() {
     let input = Input::open(&shared("cvat/exports/rich-A/export/YOLOv8_Detection_1.0")).unwrap();
     let err = Detection.read(&input, &ReadOptions::default()).unwrap_err();
