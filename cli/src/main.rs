@@ -15,6 +15,11 @@ use std::process::ExitCode;
     about = "Command-line client for CVAT, with annotation formats as plugins"
 )]
 pub struct Cli {
+    /// Load format plugins from DIR (repeatable). Also searched: the directories of CVAT_PLUGIN_PATH
+    /// and the user's plugin directory (~/.config/cvat-cli/plugins on Linux); never the current one.
+    #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
+    pub plugin_dir: Vec<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -27,6 +32,9 @@ pub enum Command {
     Validate(commands::validate::Args),
     /// Convert annotations from one format to another (offline).
     Convert(commands::convert::Args),
+    /// Format plugins: what was loaded, from where, and what was refused.
+    #[command(subcommand)]
+    Plugins(commands::plugins::Command),
     /// Run the CVAT-compatible local server (REST API of CVAT 2.23, SQLite + files).
     Serve(commands::serve::Args),
 }
@@ -40,10 +48,12 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    commands::set_plugin_dirs(cli.plugin_dir);
     let result = match cli.command {
         Command::Formats(args) => commands::formats::run(args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Convert(args) => commands::convert::run(args),
+        Command::Plugins(cmd) => commands::plugins::run(cmd),
         Command::Serve(args) => commands::serve::run(args),
     };
     match result {

@@ -3,14 +3,42 @@
 
 pub mod convert;
 pub mod formats;
+pub mod plugins;
 pub mod serve;
 pub mod validate;
 
 use std::process::ExitCode;
 
-/// The format registry every command uses: the built-ins (and, once loaded, dynamic plugins).
+/// The format registry every command uses: the built-ins, then the dynamic plugins of the plugin
+/// directories (see [`registry_with_plugins`]). Plugin warnings and refusals go to stderr, once.
 pub fn registry() -> anyhow::Result<cvat_format_api::Registry> {
-    Ok(cvat_formats::builtin_registry()?)
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    let (registry, report) = registry_with_plugins()?;
+    WARNED.call_once(|| {
+        for m in report.messages() {
+            eprintln!("warning: {m}");
+        }
+    });
+    Ok(registry)
+}
+
+static PLUGIN_DIRS: std::sync::OnceLock<Vec<std::path::PathBuf>> = std::sync::OnceLock::new();
+
+/// Records the global `--plugin-dir` directories (called once by `main` before any command runs).
+pub fn set_plugin_dirs(dirs: Vec<std::path::PathBuf>) {
+    let _ = PLUGIN_DIRS.set(dirs);
+}
+
+/// The built-in registry with every plugin of `--plugin-dir`, `CVAT_PLUGIN_PATH` and the user's plugin
+/// directory loaded into it (built-ins win name clashes), and the report of what was loaded or refused.
+pub fn registry_with_plugins(
+) -> anyhow::Result<(cvat_format_api::Registry, cvat_plugin_host::LoadReport)> {
+    let mut registry = cvat_formats::builtin_registry()?;
+    let cli_dirs = PLUGIN_DIRS.get().map(Vec::as_slice).unwrap_or(&[]);
+    let (dirs, warnings) = cvat_plugin_host::default_search_dirs(cli_dirs);
+    let mut report = cvat_plugin_host::load_into(&mut registry, &dirs);
+    report.warnings.splice(0..0, warnings);
+    Ok((registry, report))
 }
 
 /// Exit code for a failed operation (invalid input, a server error...).

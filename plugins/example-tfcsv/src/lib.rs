@@ -40,7 +40,7 @@ struct Field {
 
 /// Splits CSV text (RFC 4180: quoted fields, `""` escapes, CRLF or LF) into records of located
 /// fields. An unterminated quote is an error at the quote.
-fn parse_csv(text: &str, file: &str) -> Result<Vec<Vec<Field>>, Diagnostic> {
+fn parse_csv(text: &str, file: &str) -> Result<Vec<Vec<Field>>, Box<Diagnostic>> {
     let mut records = Vec::new();
     let mut record: Vec<Field> = Vec::new();
     let mut field = String::new();
@@ -107,12 +107,16 @@ fn parse_csv(text: &str, file: &str) -> Result<Vec<Vec<Field>>, Diagnostic> {
         }
     }
     if in_quotes {
-        return Err(Diagnostic::error(
-            Location::line(file, quote_at.0, quote_at.1),
-            "syntax",
-            "quoted field is not closed",
-        )
-        .with_hint("a field that starts with \" must end with \" (write \"\" for a quote inside)"));
+        return Err(Box::new(
+            Diagnostic::error(
+                Location::line(file, quote_at.0, quote_at.1),
+                "syntax",
+                "quoted field is not closed",
+            )
+            .with_hint(
+                "a field that starts with \" must end with \" (write \"\" for a quote inside)",
+            ),
+        ));
     }
     if any || !field.is_empty() {
         record.push(Field {
@@ -124,6 +128,9 @@ fn parse_csv(text: &str, file: &str) -> Result<Vec<Vec<Field>>, Diagnostic> {
     }
     Ok(records)
 }
+
+/// The rows of each CSV file, with the subset the file holds.
+type Subsets = Vec<(Option<String>, Vec<Row>)>;
 
 /// One parsed row.
 #[derive(Debug, Clone)]
@@ -143,14 +150,18 @@ fn parse_file(text: &str, file: &str, diags: &mut Diagnostics) -> Vec<Row> {
     let records = match parse_csv(text, file) {
         Ok(r) => r,
         Err(d) => {
-            diags.push(d);
+            diags.push(*d);
             return Vec::new();
         }
     };
     let Some((header, rows)) = records.split_first() else {
         diags.push(
-            Diagnostic::error(Location::line(file, 1, 1), "missing-header", "file is empty")
-                .with_hint(format!("the first line must be `{}`", COLUMNS.join(","))),
+            Diagnostic::error(
+                Location::line(file, 1, 1),
+                "missing-header",
+                "file is empty",
+            )
+            .with_hint(format!("the first line must be `{}`", COLUMNS.join(","))),
         );
         return Vec::new();
     };
@@ -228,7 +239,11 @@ fn parse_file(text: &str, file: &str, diags: &mut Diagnostics) -> Vec<Row> {
                         Diagnostic::error(
                             loc(k),
                             "bad-number",
-                            format!("{} {:?} is not a positive whole number", COLUMNS[k], text(k)),
+                            format!(
+                                "{} {:?} is not a positive whole number",
+                                COLUMNS[k],
+                                text(k)
+                            ),
                         )
                         .with_hint("image sizes are in pixels"),
                     );
@@ -252,11 +267,7 @@ fn parse_file(text: &str, file: &str, diags: &mut Diagnostics) -> Vec<Row> {
         for k in [0, 3] {
             if text(k).is_empty() {
                 ok = false;
-                diags.error(
-                    loc(k),
-                    "missing-value",
-                    format!("{} is empty", COLUMNS[k]),
-                );
+                diags.error(loc(k), "missing-value", format!("{} is empty", COLUMNS[k]));
             }
         }
         if !ok {
@@ -333,7 +344,8 @@ fn csv_files(input: &Input) -> Vec<(String, Option<String>)> {
         .map(|f| {
             let base = f.rsplit('/').next().unwrap_or(f);
             let stem = &base[..base.len().saturating_sub(4)];
-            let subset = (several && !base.eq_ignore_ascii_case(DEFAULT_FILE)).then(|| stem.to_string());
+            let subset =
+                (several && !base.eq_ignore_ascii_case(DEFAULT_FILE)).then(|| stem.to_string());
             (f.to_string(), subset)
         })
         .collect()
@@ -353,11 +365,7 @@ fn no_csv(input: &Input) -> Diagnostic {
 
 impl TfCsv {
     /// Parses every CSV file of `input`; rows come with their subset.
-    fn rows(
-        &self,
-        input: &Input,
-        diags: &mut Diagnostics,
-    ) -> Result<Vec<(Option<String>, Vec<Row>)>, FormatError> {
+    fn rows(&self, input: &Input, diags: &mut Diagnostics) -> Result<Subsets, FormatError> {
         let files = csv_files(input);
         if files.is_empty() {
             return Err(no_csv(input).into());
@@ -371,11 +379,7 @@ impl TfCsv {
         Ok(out)
     }
 
-    fn build(
-        &self,
-        files: Vec<(Option<String>, Vec<Row>)>,
-        opts: &ReadOptions,
-    ) -> Result<Dataset, FormatError> {
+    fn build(&self, files: Subsets, opts: &ReadOptions) -> Result<Dataset, FormatError> {
         let mut ds = Dataset::default();
         if let Some(labels) = &opts.labels {
             ds.labels = labels.clone();
@@ -409,7 +413,12 @@ impl TfCsv {
                         let id = opts
                             .frame_hint(&r.filename)
                             .map(|f| f.id)
-                            .or_else(|| ds.frames.iter().find(|f| f.name == r.filename).map(|f| f.id))
+                            .or_else(|| {
+                                ds.frames
+                                    .iter()
+                                    .find(|f| f.name == r.filename)
+                                    .map(|f| f.id)
+                            })
                             .ok_or_else(|| {
                                 FormatError::from(
                                     Diagnostic::error(
@@ -569,7 +578,10 @@ impl Format for TfCsv {
         }
         report.add(
             "images without boxes",
-            frames.iter().filter(|f| !boxes_on.contains_key(&f.id)).count(),
+            frames
+                .iter()
+                .filter(|f| !boxes_on.contains_key(&f.id))
+                .count(),
         );
         report.add("image sizes (unknown, written as 0)", unsized_frames.len());
         if by_file.is_empty() {
@@ -648,15 +660,18 @@ mod tests {
             subset: None,
         });
         let mut sink = MemorySink::default();
-        let report = TfCsv.write(&ds, &mut sink, &WriteOptions::default()).unwrap();
+        let report = TfCsv
+            .write(&ds, &mut sink, &WriteOptions::default())
+            .unwrap();
         assert_eq!(report.count("polygon shapes"), 1);
         assert_eq!(report.count("images without boxes"), 1);
         let files = sink.into_files();
         let text = String::from_utf8(files[DEFAULT_FILE].clone()).unwrap();
-        assert!(text.contains("a.jpg,100,80,\"cat, big\",0,0,10,10\n"), "{text}");
-        let again = TfCsv
-            .read(&input(&text), &ReadOptions::default())
-            .unwrap();
+        assert!(
+            text.contains("a.jpg,100,80,\"cat, big\",0,0,10,10\n"),
+            "{text}"
+        );
+        let again = TfCsv.read(&input(&text), &ReadOptions::default()).unwrap();
         assert_eq!(again.shapes.len(), 3);
         assert_eq!(again.frames.len(), 2);
     }
@@ -688,8 +703,10 @@ mod tests {
             ("outside-image", 3, 23),
             ("size-mismatch", 4, 7),
         ];
-        let want: Vec<(String, u32, u32)> =
-            want.iter().map(|(c, l, k)| (c.to_string(), *l, *k)).collect();
+        let want: Vec<(String, u32, u32)> = want
+            .iter()
+            .map(|(c, l, k)| (c.to_string(), *l, *k))
+            .collect();
         assert_eq!(got, want);
         assert!(TfCsv.read(&input(text), &ReadOptions::default()).is_err());
     }

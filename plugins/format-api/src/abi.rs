@@ -17,9 +17,9 @@
 //! Memory is freed by whoever allocated it; no panic crosses the boundary (the SDK catches them).
 
 use crate::diag::{Diagnostic, DropReport, FormatError};
-use crate::format::{Format, ReadOptions, WriteOptions};
 #[cfg(doc)]
 use crate::format::FormatInfo;
+use crate::format::{Format, ReadOptions, WriteOptions};
 use crate::io::{Input, MemorySink};
 use crate::model::{Dataset, Frame, Label};
 use serde::{Deserialize, Serialize};
@@ -144,7 +144,8 @@ pub type DescribeFn = unsafe extern "C" fn(out: *mut Buf) -> i32;
 /// `sniff(input)`: 0..=100, how sure the plugin is that the input is its own; negative on failure.
 pub type SniffFn = unsafe extern "C" fn(input: *const InputV1) -> i32;
 /// `import(input, options, out)`: on OK `out` holds the model JSON, otherwise the error JSON.
-pub type ImportFn = unsafe extern "C" fn(input: *const InputV1, options: Slice, out: *mut Buf) -> i32;
+pub type ImportFn =
+    unsafe extern "C" fn(input: *const InputV1, options: Slice, out: *mut Buf) -> i32;
 /// `validate(input, options, out)`: on OK `out` holds [`ValidateReply`], otherwise the error JSON.
 pub type ValidateFn =
     unsafe extern "C" fn(input: *const InputV1, options: Slice, out: *mut Buf) -> i32;
@@ -351,7 +352,10 @@ impl ErrorReply {
                 },
             ),
             FormatError::Unsupported(m) => (status::UNSUPPORTED, ErrorReply::new("unsupported", m)),
-            other => (status::INTERNAL, ErrorReply::new("other", other.to_string())),
+            other => (
+                status::INTERNAL,
+                ErrorReply::new("other", other.to_string()),
+            ),
         }
     }
 
@@ -418,10 +422,15 @@ pub unsafe fn input_from_abi(input: &InputV1) -> Result<Input, FormatError> {
     }
 }
 
-type Reply = Result<Vec<u8>, (i32, ErrorReply)>;
+/// A failed call: the status and the error JSON.
+type Failure = (i32, Box<ErrorReply>);
+type Reply = Result<Vec<u8>, Failure>;
 
-fn bad_request(message: impl Into<String>) -> (i32, ErrorReply) {
-    (status::BAD_REQUEST, ErrorReply::new("bad_request", message))
+fn bad_request(message: impl Into<String>) -> Failure {
+    (
+        status::BAD_REQUEST,
+        Box::new(ErrorReply::new("bad_request", message)),
+    )
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -457,24 +466,26 @@ fn guarded(out: *mut Buf, f: impl FnOnce() -> Reply) -> i32 {
     code
 }
 
-fn parse_options<T: serde::de::DeserializeOwned + Default>(
-    bytes: &[u8],
-) -> Result<T, (i32, ErrorReply)> {
+fn parse_options<T: serde::de::DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, Failure> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
     serde_json::from_slice(bytes).map_err(|e| bad_request(format!("options JSON: {e}")))
 }
 
-fn format_failure(e: FormatError) -> (i32, ErrorReply) {
-    ErrorReply::from_error(&e)
+fn format_failure(e: FormatError) -> Failure {
+    let (code, reply) = ErrorReply::from_error(&e);
+    (code, Box::new(reply))
 }
 
 fn to_json<T: Serialize>(v: &T) -> Reply {
     serde_json::to_vec(v).map_err(|e| {
         (
             status::INTERNAL,
-            ErrorReply::new("other", format!("cannot serialise the reply: {e}")),
+            Box::new(ErrorReply::new(
+                "other",
+                format!("cannot serialise the reply: {e}"),
+            )),
         )
     })
 }
@@ -573,8 +584,8 @@ pub unsafe extern "C" fn sdk_export<F: Format + Default>(
     let code = guarded(out_json, || {
         // SAFETY: guaranteed by the caller.
         let model = unsafe { model.as_bytes() };
-        let env: ModelEnvelope<serde_json::Value> = serde_json::from_slice(model)
-            .map_err(|e| bad_request(format!("model JSON: {e}")))?;
+        let env: ModelEnvelope<serde_json::Value> =
+            serde_json::from_slice(model).map_err(|e| bad_request(format!("model JSON: {e}")))?;
         if env.schema != MODEL_SCHEMA {
             return Err(bad_request(format!(
                 "model schema {} is not supported (this plugin reads schema {MODEL_SCHEMA})",
@@ -650,10 +661,19 @@ pub const fn plugin_table<F: Format + Default>() -> PluginV1 {
 /// [`Format`] and [`Default`]. The crate must be built as a `cdylib` with `panic = "unwind"` (the
 /// default; with `panic = "abort"` a panic would kill the host).
 ///
-/// ```ignore
+/// ```
+/// use cvat_format_api::{Format, FormatInfo};
+///
 /// #[derive(Default)]
 /// pub struct MyFormat;
-/// impl cvat_format_api::Format for MyFormat { /* ... */ }
+///
+/// impl Format for MyFormat {
+///     fn info(&self) -> FormatInfo {
+///         FormatInfo::new("My Format 1.0").import().export()
+///     }
+///     // sniff, read, write, validate...
+/// }
+///
 /// cvat_format_api::export_format_plugin!(MyFormat);
 /// ```
 #[macro_export]

@@ -279,10 +279,7 @@ pub fn load_into(registry: &mut Registry, dirs: &[SearchDir]) -> LoadReport {
                 let info = fmt.info.clone();
                 let abi_version = fmt.abi_version;
                 registry
-                    .register(
-                        Box::new(fmt),
-                        cvat_format_api::Origin::Plugin(path.clone()),
-                    )
+                    .register(Box::new(fmt), cvat_format_api::Origin::Plugin(path.clone()))
                     .map_err(LoadError::from)?;
                 Ok((info, abi_version))
             });
@@ -309,11 +306,13 @@ pub fn load_into(registry: &mut Registry, dirs: &[SearchDir]) -> LoadReport {
 /// not safe).
 pub fn load_library(path: &Path) -> Result<PluginFormat, LoadError> {
     // SAFETY: loading a library runs its initialisers; the user asked for this directory explicitly.
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Open(e.to_string()))?;
+    let lib =
+        unsafe { libloading::Library::new(path) }.map_err(|e| LoadError::Open(e.to_string()))?;
     let lib: &'static libloading::Library = Box::leak(Box::new(lib));
     // SAFETY: the symbol's type is the ABI's (a plugin exporting the name with another type is broken
     // beyond what the host can detect).
-    let entry = unsafe { lib.get::<abi::EntryFn>(abi::SYMBOL) }.map_err(|_| LoadError::NotAPlugin)?;
+    let entry =
+        unsafe { lib.get::<abi::EntryFn>(abi::SYMBOL) }.map_err(|_| LoadError::NotAPlugin)?;
     // SAFETY: as above.
     let table = unsafe { entry() };
     if table.is_null() {
@@ -341,9 +340,7 @@ pub fn load_library(path: &Path) -> Result<PluginFormat, LoadError> {
     let mut out = Owned::new(free);
     // SAFETY: `out` is a valid, writable Buf.
     let code = unsafe { describe(&mut out.buf) };
-    let bytes = out
-        .bytes()
-        .map_err(|e| LoadError::Describe(format!("{e}")))?;
+    let bytes = out.bytes().map_err(LoadError::Describe)?;
     if code != status::OK {
         let msg = serde_json::from_slice::<ErrorReply>(bytes)
             .map(|e| e.message)
@@ -384,10 +381,7 @@ impl Owned {
             return Ok(&[]);
         }
         if self.buf.ptr.is_null() {
-            return Err(format!(
-                "returned a null buffer of length {}",
-                self.buf.len
-            ));
+            return Err(format!("returned a null buffer of length {}", self.buf.len));
         }
         if self.buf.len > isize::MAX as usize {
             return Err(format!("returned a buffer of length {}", self.buf.len));
@@ -738,7 +732,11 @@ mod tests {
 
     #[test]
     fn missing_config_dir_is_skipped() {
-        let (dirs, _) = search_dirs(&[], None, Some(PathBuf::from("/nonexistent/cvat-cli/plugins")));
+        let (dirs, _) = search_dirs(
+            &[],
+            None,
+            Some(PathBuf::from("/nonexistent/cvat-cli/plugins")),
+        );
         assert!(dirs.is_empty());
     }
 
