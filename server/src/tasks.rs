@@ -874,10 +874,11 @@ fn tus_chunk(app: &App, req: &Req, user: &User, scope: &str, uid: &str) -> R {
             .with("Upload-Offset", up.offset.to_string())
             .with("Upload-Length", up.length.to_string()));
     }
-    if req.header("content-type") != Some("application/offset+octet-stream") {
+    let ct = req.header("content-type").unwrap_or("");
+    if ct != "application/offset+octet-stream" {
         return Err(ApiError::detail(
             415,
-            "Unsupported media type: a TUS PATCH needs Content-Type: application/offset+octet-stream",
+            format!("Unsupported media type \"{ct}\" in request."),
         ));
     }
     let offset: i64 = req

@@ -1,0 +1,558 @@
+//! Integration tests of the local server: transcript replay with OpenAPI validation, the official
+//! cvat-cli 2.23.1 and 2.80 end to end, rich-A exports against the real server's, backups, access
+//! control, concurrency and restart after a kill.
+
+mod util;
+
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use util::*;
+
+// ---------------------------------------------------------------------------------------------------
+// (a) replay of the recorded transcripts, every JSON response validated against the OpenAPI schema
+
+/// Recorded exchanges where our server answers differently on purpose.
+const DELIBERATE: &[(&str, u64, &str)] = &[(
+    "rest_tus_without_origin_500.jsonl",
+    2,
+    "TUS creation without Origin: the real server fails with 500; ours builds Location from Host (201)",
+)];
+
+const ORDER: &[&str] = &[
+    "rest_server_info.jsonl",
+    "auth_token_login.jsonl",
+    "auth_session_csrf.jsonl",
+    "auth_basic_and_401.jsonl",
+    "err_wrong_password.jsonl",
+    "err_invalid_labels_schema.jsonl",
+    "rest_invalid_labels.jsonl",
+    "rest_create_project.jsonl",
+    "create_local.jsonl",
+    "create_with_annotations.jsonl",
+    "create_in_project.jsonl",
+    "ls.jsonl",
+    "ls_json.jsonl",
+    "frames_compressed.jsonl",
+    "frames_original.jsonl",
+    "dump_cvat_images.jsonl",
+    "dump_cvat_images_with_images.jsonl",
+    "dump_coco.jsonl",
+    "dump_yolo.jsonl",
+    "upload_cvat_xml.jsonl",
+    "upload_coco.jsonl",
+    "upload_yolo.jsonl",
+    "export_backup.jsonl",
+    "import_backup.jsonl",
+];
+
+struct Replay {
+    base: String,
+    token: String,
+    cookies: String,
+    csrf: String,
+    tasks: HashMap<i64, i64>,
+    projects: HashMap<i64, i64>,
+    jobs: HashMap<i64, i64>,
+    rq: HashMap<String, String>,
+    uuids: HashMap<String, String>,
+    filenames: HashMap<String, String>,
+    downloads: HashMap<String, Vec<u8>>,
+    pending: Vec<u8>,
+    pending_recorded_len: usize,
+}
+
+/// The recorded client files img_a..img_d (320x240 .. 1024x768) get rich-A images of the same sizes.
+fn recorded_image(name: &str) -> Vec<u8> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let rich = match base {
+        "img_a.jpg" => "frame_03_320x240.jpg",
+        "img_b.jpg" => "frame_00_640x480.jpg",
+        "img_c.jpg" => "frame_01_800x600.jpg",
+        _ => "frame_02_1024x768.jpg",
+    };
+    std::fs::read(shared("cvat/exports/rich-A/images").join(rich)).expect("image")
+}
+
+fn fixture_labels() -> Value {
+    json!([
+        {"name": "car", "color": "#ff0000", "attributes": [
+            {"name": "color", "mutable": false, "input_type": "select", "values": ["red", "green", "blue"], "default_value": "red"},
+            {"name": "parked", "mutable": true, "input_type": "checkbox", "values": ["false"], "default_value": "false"}]},
+        {"name": "person", "attributes": []}
+    ])
+}
+
+fn fixture_files() -> Vec<(String, Vec<u8>)> {
+    ["img_a.jpg", "img_b.jpg", "img_c.jpg", "img_d.jpg"]
+        .iter()
+        .map(|n| (n.to_string(), recorded_image(n)))
+        .collect()
+}
+
+/// A CVAT 1.1 annotation file for the fixture labels and frames, padded to `len` bytes.
+fn cvat_xml(len: usize) -> Vec<u8> {
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<annotations><version>1.1</version>
+<image id="0" name="img_a.jpg" width="320" height="240">
+<box label="car" occluded="0" source="manual" xtl="10.00" ytl="20.00" xbr="110.50" ybr="90.25" z_order="0"><attribute name="color">blue</attribute><attribute name="parked">true</attribute></box>
+</image>
+<image id="2" name="img_c.jpg" width="800" height="600">
+<polygon label="car" occluded="0" source="manual" points="10.00,10.00;200.00,15.00;150.00,160.00" z_order="0"><attribute name="color">green</attribute><attribute name="parked">false</attribute></polygon>
+<box label="person" occluded="1" source="manual" xtl="100.00" ytl="100.00" xbr="200.00" ybr="300.00" z_order="1"></box>
+</image>
+</annotations>
+"#,
+    );
+    while s.len() < len {
+        s.push(' ');
+    }
+    s.into_bytes()
+}
+
+impl Replay {
+    fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            token: self.token.clone(),
+        }
+    }
+    fn task(&mut self, rec: i64) -> i64 {
+        if let Some(t) = self.tasks.get(&rec) {
+            return *t;
+        }
+        if rec >= 90000 {
+            return rec; // deliberately missing ids stay missing
+        }
+        let id = self
+            .client()
+            .create_task(&format!("fixture-{rec}"), fixture_labels(), &fixture_files());
+        self.tasks.insert(rec, id);
+        id
+    }
+    fn project(&mut self, rec: i64) -> i64 {
+        if let Some(p) = self.projects.get(&rec) {
+            return *p;
+        }
+        let r = self.client().json(
+            "POST",
+            "/api/projects",
+            &json!({"name": format!("fixture-project-{rec}"), "labels": fixture_labels()}),
+        );
+        assert_eq!(r.status, 201);
+        let id = r.json()["id"].as_i64().expect("id");
+        self.projects.insert(rec, id);
+        id
+    }
+    fn map_rq(&mut self, rec: &str) -> String {
+        if let Some(x) = self.rq.get(rec) {
+            return x.clone();
+        }
+        // export:task-4-... / create:task-4 / import:task-4-annotations
+        let mut out = String::new();
+        let mut rest = rec;
+        while let Some(i) = rest.find("task-") {
+            out.push_str(&rest[..i + 5]);
+            rest = &rest[i + 5..];
+            let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            if !digits.is_empty() {
+                let n: i64 = digits.parse().unwrap_or(0);
+                out.push_str(&self.task(n).to_string());
+                rest = &rest[digits.len()..];
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+    fn map_path(&mut self, path: &str) -> String {
+        let trailing = path.ends_with('/');
+        let segs: Vec<String> = path
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (i, s) in segs.iter().enumerate() {
+            let prev = if i > 0 { segs[i - 1].as_str() } else { "" };
+            let num = s.parse::<i64>().ok();
+            let mapped = match (prev, num) {
+                ("tasks", Some(n)) => self.task(n).to_string(),
+                ("projects", Some(n)) => self.project(n).to_string(),
+                ("jobs", Some(n)) => self.jobs.get(&n).copied().unwrap_or(n).to_string(),
+                ("requests", _) => self.map_rq(s),
+                _ => self.uuids.get(s).cloned().unwrap_or_else(|| s.clone()),
+            };
+            out.push(
+                mapped
+                    .replace('%', "%25")
+                    .replace(':', "%3A")
+                    .replace('@', "%40")
+                    .replace(' ', "%20"),
+            );
+        }
+        format!("/{}{}", out.join("/"), if trailing { "/" } else { "" })
+    }
+    fn map_query(&mut self, q: &Value) -> String {
+        let mut pairs = Vec::new();
+        if let Some(m) = q.as_object() {
+            for (k, v) in m {
+                let vals: Vec<String> = match v {
+                    Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                    Value::String(s) => vec![s.clone()],
+                    other => vec![other.to_string()],
+                };
+                for v in vals {
+                    let v = match k.as_str() {
+                        "task_id" => v.parse().map(|n| self.task(n).to_string()).unwrap_or(v),
+                        "project_id" => v.parse().map(|n| self.project(n).to_string()).unwrap_or(v),
+                        "filename" => self.filenames.get(&v).cloned().unwrap_or(v),
+                        _ => v,
+                    };
+                    pairs.push(format!(
+                        "{}={}",
+                        k,
+                        percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
+                    ));
+                }
+            }
+        }
+        pairs.join("&")
+    }
+    fn synth(&self, filename: &str, recorded_len: usize) -> Vec<u8> {
+        match filename {
+            "bad_coco.json" => b"this is not json!!!!".to_vec(),
+            "bad_coco.zip" => {
+                let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+                w.start_file("annotations/instances_default.json", zip::write::SimpleFileOptions::default())
+                    .expect("zip");
+                use std::io::Write;
+                w.write_all(br#"{"images": 5, "annotations": "nope"}"#).expect("zip");
+                w.finish().expect("zip").into_inner()
+            }
+            "dump_coco.zip" => self.downloads.get("COCO 1.0").cloned().expect("COCO dump replayed before"),
+            "dump_yolo.zip" => self.downloads.get("YOLO 1.1").cloned().expect("YOLO dump replayed before"),
+            "backup.zip" => self.downloads.get("backup").cloned().expect("backup export replayed before"),
+            _ => cvat_xml(recorded_len),
+        }
+    }
+}
+
+#[test]
+fn replay_transcripts_and_validate_against_openapi() {
+    let srv = TestServer::start();
+    let admin = Client::login(&srv.base, "admin", ADMIN_PW);
+    let mut openapi = OpenApi::load();
+    let dir = shared("cvat/transcripts");
+    let mut files: Vec<String> = ORDER.iter().map(|s| s.to_string()).collect();
+    let mut others: Vec<String> = std::fs::read_dir(&dir)
+        .expect("transcripts")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jsonl") && !files.contains(n))
+        .collect();
+    others.sort();
+    // deletions last
+    others.sort_by_key(|n| n.starts_with("delete_"));
+    files.extend(others);
+    let mut rp = Replay {
+        base: srv.base.clone(),
+        token: admin.token.clone(),
+        cookies: String::new(),
+        csrf: String::new(),
+        tasks: HashMap::new(),
+        projects: HashMap::new(),
+        jobs: HashMap::new(),
+        rq: HashMap::new(),
+        uuids: HashMap::new(),
+        filenames: HashMap::new(),
+        downloads: HashMap::new(),
+        pending: Vec::new(),
+        pending_recorded_len: 0,
+    };
+    let mut mismatches = Vec::new();
+    let mut invalid = Vec::new();
+    let (mut exchanges, mut validated, mut deliberate, mut undocumented) = (0, 0, 0, 0);
+    for f in &files {
+        let text = std::fs::read_to_string(dir.join(f)).expect("transcript");
+        for (ln, line) in text.lines().enumerate() {
+            let rec: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{f}:{}: {e}", ln + 1));
+            exchanges += 1;
+            let seq = rec["seq"].as_u64().unwrap_or(0);
+            let method = rec["method"].as_str().unwrap_or("GET").to_string();
+            let rec_status = rec["status"].as_u64().unwrap_or(0) as u16;
+            let path = rp.map_path(rec["path"].as_str().unwrap_or("/"));
+            let query = rp.map_query(&rec["query"]);
+            let url = if query.is_empty() {
+                format!("{}{path}", rp.base)
+            } else {
+                format!("{}{path}?{query}", rp.base)
+            };
+            let rec_headers: Vec<(String, String)> = rec["request_headers"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let has = |n: &str| rec_headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
+            let mut headers: Vec<(String, String)> = Vec::new();
+            for (k, v) in &rec_headers {
+                let kl = k.to_ascii_lowercase();
+                if [
+                    "host", "content-length", "authorization", "cookie", "x-csrftoken",
+                    "accept-encoding", "connection", "user-agent", "upload-length", "origin",
+                ]
+                .contains(&kl.as_str())
+                {
+                    continue;
+                }
+                headers.push((k.clone(), v.clone()));
+            }
+            if has("origin") {
+                headers.push(("Origin".into(), rp.base.clone()));
+            }
+            if has("authorization") {
+                use base64::Engine;
+                let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+                let v = match (f.as_str(), seq, rec_status) {
+                    ("auth_basic_and_401.jsonl", _, 401) => format!("Basic {}", b64("admin:wrong-password")),
+                    ("auth_basic_and_401.jsonl", _, _) => format!("Basic {}", b64(&format!("admin:{ADMIN_PW}"))),
+                    ("auth_token_login.jsonl", 4, _) => format!("Bearer {}", rp.token),
+                    (_, _, 401) => "Token 0000000000000000000000000000000000000000".to_string(),
+                    _ => format!("Token {}", rp.token),
+                };
+                headers.push(("Authorization".into(), v));
+            }
+            if has("cookie") && !rp.cookies.is_empty() {
+                headers.push(("Cookie".into(), rp.cookies.clone()));
+            }
+            if has("x-csrftoken") {
+                headers.push(("X-CSRFToken".into(), rp.csrf.clone()));
+            }
+            // body
+            let rb = &rec["request_body"];
+            let mut body: Option<Vec<u8>> = None;
+            if let Some(j) = rb.get("json") {
+                let mut j = j.clone();
+                if let Some(p) = j.get("project_id").and_then(Value::as_i64) {
+                    j["project_id"] = json!(rp.project(p));
+                }
+                if j.get("password").is_some() {
+                    j["password"] = json!(if rec_status == 400 { "wrong-password" } else { ADMIN_PW });
+                }
+                body = Some(j.to_string().into_bytes());
+            } else if let Some(parts) = rb.get("multipart").and_then(Value::as_array) {
+                let mut ps = Vec::new();
+                for p in parts {
+                    let name = p["name"].as_str().unwrap_or("");
+                    match p["filename"].as_str() {
+                        Some(fname) if name.starts_with("client_files") => {
+                            ps.push(Part::file(name, fname, recorded_image(fname)))
+                        }
+                        Some(fname) => ps.push(Part::file(
+                            name,
+                            fname,
+                            cvat_xml(p["size"].as_u64().unwrap_or(0) as usize),
+                        )),
+                        None => ps.push(Part::field(name, p["value"].as_str().unwrap_or(""))),
+                    }
+                }
+                let (ct, b) = multipart_body(&ps);
+                headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+                headers.push(("Content-Type".into(), ct));
+                body = Some(b);
+            } else if rb.get("content_type").is_some() && method == "PATCH" {
+                let size = rb["size"].as_u64().unwrap_or(0) as usize;
+                let offset: usize = rec_headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("upload-offset"))
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                let chunk = if rp.pending.len() == rp.pending_recorded_len {
+                    rp.pending.get(offset..(offset + size).min(rp.pending.len())).unwrap_or(&[]).to_vec()
+                } else {
+                    rp.pending.get(offset..).unwrap_or(&[]).to_vec()
+                };
+                body = Some(chunk);
+            } else if rb.get("form").is_some() {
+                panic!("{f}:{seq}: form bodies are not replayed");
+            }
+            if has("upload-length") {
+                let md = rec_headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("upload-metadata"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
+                use base64::Engine;
+                let fname = md
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or_default();
+                let rec_len: usize = rec_headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("upload-length"))
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
+                rp.pending = rp.synth(&fname, rec_len);
+                rp.pending_recorded_len = rec_len;
+                headers.push(("Upload-Length".into(), rp.pending.len().to_string()));
+            }
+            // poll requests until they settle like the recording
+            let mut resp = send(&method, &url, &headers, body.as_deref().or(if method == "POST" || method == "PATCH" || method == "PUT" { Some(b"") } else { None }));
+            if path.starts_with("/api/requests/") && resp.status == 200 {
+                let rec_st = rec["response_body"]["json"]["status"].as_str().unwrap_or("");
+                let start = std::time::Instant::now();
+                while (rec_st == "finished" || rec_st == "failed")
+                    && !matches!(resp.json()["status"].as_str(), Some("finished" | "failed"))
+                    && start.elapsed().as_secs() < 60
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    resp = send(&method, &url, &headers, None);
+                }
+                let ours = resp.json()["status"].as_str().unwrap_or("").to_string();
+                let same = ours == rec_st
+                    || (rec_st == "started" && ["queued", "started", "finished"].contains(&ours.as_str()));
+                if !same {
+                    mismatches.push(format!(
+                        "{f}:{seq} {method} {path}: request status {ours} (message {}), recorded {rec_st}",
+                        resp.json()["message"]
+                    ));
+                }
+            }
+            // learn ids
+            let rec_json = rec["response_body"].get("json").cloned().unwrap_or(Value::Null);
+            let ct = resp.header("content-type").unwrap_or("").to_string();
+            let ours_json: Option<Value> = if ct.contains("json") && !resp.body.is_empty() {
+                serde_json::from_slice(&resp.body).ok()
+            } else {
+                None
+            };
+            if let Some(o) = &ours_json {
+                if method == "POST" && rec_status == 201 && resp.status == 201 {
+                    if let (Some(r), Some(n)) = (rec_json["id"].as_i64(), o["id"].as_i64()) {
+                        if path.starts_with("/api/projects") {
+                            rp.projects.insert(r, n);
+                        } else if path.starts_with("/api/tasks") {
+                            rp.tasks.insert(r, n);
+                        }
+                    }
+                }
+                if let (Some(r), Some(n)) = (rec_json["rq_id"].as_str(), o["rq_id"].as_str()) {
+                    rp.rq.insert(r.to_string(), n.to_string());
+                }
+                if let (Some(r), Some(n)) = (rec_json["result_id"].as_i64(), o["result_id"].as_i64()) {
+                    rp.tasks.insert(r, n);
+                }
+                if path.starts_with("/api/jobs") {
+                    if let (Some(r), Some(n)) = (rec_json["results"].as_array(), o["results"].as_array()) {
+                        for (a, b) in r.iter().zip(n) {
+                            if let (Some(a), Some(b)) = (a["id"].as_i64(), b["id"].as_i64()) {
+                                rp.jobs.insert(a, b);
+                            }
+                        }
+                    }
+                }
+                if path == "/api/auth/login" && resp.status == 200 {
+                    if let Some(k) = o["key"].as_str() {
+                        rp.token = k.to_string();
+                    }
+                    let mut cookies = Vec::new();
+                    for c in resp.all("set-cookie") {
+                        let kv = c.split(';').next().unwrap_or("").to_string();
+                        if let Some(v) = kv.strip_prefix("csrftoken=") {
+                            rp.csrf = v.to_string();
+                        }
+                        cookies.push(kv);
+                    }
+                    rp.cookies = cookies.join("; ");
+                }
+            }
+            let rec_rh: Vec<(String, String)> = rec["response_headers"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|p| Some((p[0].as_str()?.to_lowercase(), p[1].as_str()?.to_string()))).collect())
+                .unwrap_or_default();
+            let rec_h = |n: &str| rec_rh.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+            if let (Some(r), Some(o)) = (rec_h("location"), resp.header("location")) {
+                let rl = r.rsplit('/').next().unwrap_or("").to_string();
+                let ol = o.rsplit('/').next().unwrap_or("").to_string();
+                rp.uuids.insert(rl, ol);
+            }
+            if let (Some(r), Some(o)) = (rec_h("upload-filename"), resp.header("upload-filename")) {
+                rp.filenames.insert(r, o.to_string());
+            }
+            if ct == "application/zip" && method == "GET" && resp.status == 200 {
+                let key = if path.contains("/backup") {
+                    "backup".to_string()
+                } else {
+                    url.split("format=")
+                        .nth(1)
+                        .and_then(|s| s.split('&').next())
+                        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().replace('+', " "))
+                        .unwrap_or_default()
+                };
+                rp.downloads.insert(key, resp.body.clone());
+            }
+            // compare
+            if resp.status != rec_status {
+                match DELIBERATE.iter().find(|(df, ds, _)| *df == f.as_str() && *ds == seq) {
+                    Some(_) => deliberate += 1,
+                    None => mismatches.push(format!(
+                        "{f}:{seq} {method} {path}?{query}: status {} (recorded {rec_status}); body {}",
+                        resp.status,
+                        String::from_utf8_lossy(&resp.body).chars().take(300).collect::<String>()
+                    )),
+                }
+            }
+            if let Some(o) = &ours_json {
+                let q = url.split('?').next().unwrap_or("");
+                let p = q.strip_prefix(&rp.base).unwrap_or(q);
+                match openapi.validate(&method, p, resp.status, o) {
+                    Ok(true) => validated += 1,
+                    Ok(false) => undocumented += 1,
+                    Err(e) => invalid.push(format!("{f}:{seq}: {e}")),
+                }
+            }
+        }
+    }
+    eprintln!(
+        "replayed {exchanges} exchanges from {} transcripts; {validated} JSON responses validated against the schema ({undocumented} with no schema: TUS, errors); {deliberate} deliberate differences",
+        files.len()
+    );
+    assert!(files.len() >= 40, "expected the whole transcript set");
+    assert!(validated >= 100, "too few responses validated: {validated}");
+    assert!(
+        mismatches.is_empty() && invalid.is_empty(),
+        "status mismatches ({}):\n{}\n\nschema violations ({}):\n{}",
+        mismatches.len(),
+        mismatches.join("\n"),
+        invalid.len(),
+        invalid.join("\n")
+    );
+}
+
+#[test]
+fn openapi_validator_rejects_wrong_shapes() {
+    // the validator must catch what the replay relies on it to catch
+    let srv = TestServer::start();
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    let id = c.create_task("shape-check", fixture_labels(), &fixture_files()[..1]);
+    let mut task = c.get(&format!("/api/tasks/{id}")).json();
+    let mut api = OpenApi::load();
+    assert_eq!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &task), Ok(true));
+    task.as_object_mut().expect("object").remove("id");
+    assert!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &task).is_err());
+    task["id"] = json!("not a number");
+    assert!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &task).is_err());
+    let mut about = c.get("/api/server/about").json();
+    assert_eq!(api.validate("GET", "/api/server/about", 200, &about), Ok(true));
+    about["version"] = json!(2);
+    assert!(api.validate("GET", "/api/server/about", 200, &about).is_err());
+}
