@@ -22,7 +22,8 @@ use cvat_format_api::{
 };
 use cvat_format_yolo::common::{
     check_unit, fields, first_error, flatten, fmt6, image_ext, images_for, number_frames,
-    parse_class, parse_num, round2, strip_ext, ClassMap, Field, FlatShape, ItemFrame, SizeResolver,
+    parse_class, parse_num, round2, strip_ext, ClassMap, Field, FlatShape, FrameIndex, ItemFrame,
+    SizeResolver,
 };
 use std::collections::BTreeMap;
 use yaml::{as_string, DataYaml};
@@ -902,7 +903,7 @@ pub fn parse(
         );
     }
 
-    let sizes = SizeResolver { input, opts };
+    let sizes = SizeResolver::new(input, opts);
     for it in items.iter_mut() {
         let item_id = strip_ext(&it.frame.name).to_string();
         if let Some(h) = sizes.hint(&item_id, &it.frame.name) {
@@ -1458,10 +1459,11 @@ fn parse_classification(
     names.sort();
     names.dedup();
     let classmap = ClassMap::new(&names, opts, LabelType::Tag);
+    let frame_index = FrameIndex::new(opts.frames.as_deref().unwrap_or(&[]));
     let mut items: Vec<ItemFrame> = entries
         .iter()
         .map(|(subset, item, fname, _)| {
-            let hint = opts.frame_hint(fname).or_else(|| opts.frame_hint(item));
+            let hint = frame_index.get(fname).or_else(|| frame_index.get(item));
             ItemFrame {
                 name: hint
                     .map(|h| h.name.clone())

@@ -14,7 +14,7 @@ use cvat_format_api::{
     Dataset, Diagnostic, Diagnostics, FormatError, Frame, Input, Label, LabelType, Location,
     ReadOptions, Severity, ShapeType, Track, TrackedShape,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
 /// `"%.6f" % v`, as Python prints it.
@@ -324,19 +324,67 @@ pub fn check_unit(
 /// How many header bytes to read to find an image's size.
 const HEADER_BYTES: u64 = 256 * 1024;
 
+/// The task's frame list indexed for lookups by file name, item id or base name, with the same
+/// precedence as [`ReadOptions::frame_hint`] but without a scan per lookup.
+#[derive(Debug, Default)]
+pub struct FrameIndex<'a> {
+    frames: &'a [Frame],
+    by_name: HashMap<&'a str, usize>,
+    by_stem: HashMap<&'a str, usize>,
+    by_base: HashMap<&'a str, usize>,
+}
+
+fn base_name(p: &str) -> &str {
+    p.rsplit('/').next().unwrap_or(p)
+}
+
+impl<'a> FrameIndex<'a> {
+    pub fn new(frames: &'a [Frame]) -> Self {
+        let mut idx = FrameIndex {
+            frames,
+            ..Default::default()
+        };
+        for (i, f) in frames.iter().enumerate() {
+            idx.by_name.entry(f.name.as_str()).or_insert(i);
+            idx.by_stem.entry(f.stem()).or_insert(i);
+            // a frame answers to the base name of its stem and of its full name
+            idx.by_base.entry(base_name(f.stem())).or_insert(i);
+            idx.by_base.entry(base_name(&f.name)).or_insert(i);
+        }
+        idx
+    }
+
+    /// The frame named `q` (file name, item id, or either without folders).
+    pub fn get(&self, q: &str) -> Option<&'a Frame> {
+        let i = self
+            .by_name
+            .get(q)
+            .or_else(|| self.by_stem.get(q))
+            .or_else(|| self.by_base.get(base_name(q)))?;
+        self.frames.get(*i)
+    }
+}
+
 /// Image sizes for items: from the task's frame list when given, else from the image file inside the
 /// input.
 pub struct SizeResolver<'a> {
     pub input: &'a Input,
-    pub opts: &'a ReadOptions,
+    frames: FrameIndex<'a>,
 }
 
-impl SizeResolver<'_> {
-    /// The hint frame for an item (by item id or file name).
-    pub fn hint(&self, item_id: &str, file_name: &str) -> Option<&Frame> {
-        self.opts
-            .frame_hint(file_name)
-            .or_else(|| self.opts.frame_hint(item_id))
+impl<'a> SizeResolver<'a> {
+    pub fn new(input: &'a Input, opts: &'a ReadOptions) -> Self {
+        SizeResolver {
+            input,
+            frames: FrameIndex::new(opts.frames.as_deref().unwrap_or(&[])),
+        }
+    }
+
+    /// The hint frame for an item (by file name, then item id).
+    pub fn hint(&self, item_id: &str, file_name: &str) -> Option<&'a Frame> {
+        self.frames
+            .get(file_name)
+            .or_else(|| self.frames.get(item_id))
     }
 
     /// `(width, height)` of item `item_id`; `image_rel` is the image path in the input when it may be
@@ -569,6 +617,27 @@ mod tests {
         // a track whose last keyframe is visible continues to the end
         let m = interpolate_track(&[k(1, 0.0, false)], 4, false);
         assert_eq!(m.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn frame_index_agrees_with_frame_hint() {
+        let f = |id, name: &str| Frame {
+            id,
+            name: name.into(),
+            ..Default::default()
+        };
+        let frames = vec![f(0, "a/x.jpg"), f(1, "y.png"), f(2, "b/x.jpg"), f(3, "z")];
+        let opts = ReadOptions::default().with_frames(frames.clone());
+        let idx = FrameIndex::new(&frames);
+        for q in [
+            "a/x.jpg", "a/x", "x", "x.jpg", "y", "y.png", "c/y.png", "b/x", "z", "w", "q/z",
+        ] {
+            assert_eq!(
+                idx.get(q).map(|f| f.id),
+                opts.frame_hint(q).map(|f| f.id),
+                "{q}"
+            );
+        }
     }
 
     #[test]

@@ -329,6 +329,7 @@ pub fn parse(input: &Input, opts: &ReadOptions, diags: &mut Diagnostics) -> Resu
         label_rel: String,
         images: Vec<String>,
     }
+    let sizes = SizeResolver::new(input, opts);
     let mut items: Vec<Item> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (subset, list, ln) in &subset_lists {
@@ -387,7 +388,6 @@ pub fn parse(input: &Input, opts: &ReadOptions, diags: &mut Diagnostics) -> Resu
                 continue;
             }
             let item_id = strip_ext(&name).to_string();
-            let sizes = SizeResolver { input, opts };
             let images = {
                 let mut v = vec![rel.clone()];
                 v.extend(images_for(input, &stem));
@@ -413,7 +413,7 @@ pub fn parse(input: &Input, opts: &ReadOptions, diags: &mut Diagnostics) -> Resu
     // sizes, then frame numbers
     for it in items.iter_mut() {
         let item_id = strip_ext(&it.frame.name).to_string();
-        let (w, h) = SizeResolver { input, opts }.size(&item_id, &it.frame.name, &it.images)?;
+        let (w, h) = sizes.size(&item_id, &it.frame.name, &it.images)?;
         it.frame.width = w;
         it.frame.height = h;
     }
