@@ -137,12 +137,13 @@ fn parse_all(input: &Input, task: Task, diags: &mut Diagnostics) -> Result<Vec<r
             }
         };
         drop(bytes);
-        let pending = std::mem::take(&mut col.pending);
+        col.report_duplicate_ids();
+        let store = std::mem::take(&mut col.store);
         let fd = read::FileData {
             file: name,
             subset,
             raw,
-            pending,
+            store,
             names,
         };
         read::check_file(&fd, task, diags);
@@ -157,7 +158,7 @@ fn read_task(input: &Input, opts: &ReadOptions, task: Task) -> Result<Dataset> {
     if let Some(d) = first_error(&diags) {
         return Err(FormatError::Invalid(Box::new(d)));
     }
-    let ds = read::build(files, task, opts, &mut diags);
+    let ds = read::build(files, task, opts, &mut diags, false);
     match first_error(&diags) {
         Some(d) => Err(FormatError::Invalid(Box::new(d))),
         None => Ok(ds),
@@ -176,7 +177,7 @@ fn validate_task(input: &Input, opts: &ReadOptions, task: Task) -> Diagnostics {
     let mut diags = Diagnostics::default();
     match parse_all(input, task, &mut diags) {
         Ok(files) => {
-            let _ = read::build(files, task, opts, &mut diags);
+            let _ = read::build(files, task, opts, &mut diags, true);
         }
         Err(e) => diags.push(e.to_diagnostic(input.name())),
     }

@@ -14,18 +14,54 @@ use cvat_format_api::{
 };
 use std::collections::HashMap;
 
-/// A shape read from one annotation, waiting for images and categories to be resolved.
-pub(crate) struct Pending {
-    pub shape: Shape,
+/// Where a shape read from an annotation came from, waiting for images and categories to be resolved
+/// (kept apart from the shape so that the shapes themselves need no second copy).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Meta {
     pub ann: u32,
     pub image_id: i64,
     pub category_id: i64,
-    pub track: Option<(TrackKey, bool)>,
-    /// (name index, value) of label attributes (`is_crowd` and `score` included as the server does).
-    pub attrs: Vec<(u32, Val)>,
-    /// `size` of an RLE: (height, width).
-    pub rle_size: Option<(u32, u32)>,
 }
+
+const CHUNK: usize = 1 << 16;
+
+/// Shapes as read, in chunks (no reallocation spikes while the file is parsed), with their [`Meta`].
+/// Label attributes are held in `shape.attributes` with `spec_id = name index * 4 + kind` (kind 0
+/// boolean, 1 number, 2 text) and the value as the server stores it (`str()` of the JSON value).
+#[derive(Default)]
+pub(crate) struct Store {
+    chunks: Vec<Vec<Shape>>,
+    pub meta: Vec<Meta>,
+    pub tracks: HashMap<u32, (TrackKey, bool)>,
+    pub rle_sizes: HashMap<u32, (u32, u32)>,
+}
+
+impl Store {
+    fn push(&mut self, shape: Shape, meta: Meta) -> u32 {
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        if let Some(c) = self.chunks.last_mut() {
+            c.push(shape);
+        }
+        self.meta.push(meta);
+        (self.meta.len() - 1) as u32
+    }
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+    pub fn shapes(&self) -> impl Iterator<Item = &Shape> {
+        self.chunks.iter().flatten()
+    }
+    /// The shapes in order, each chunk freed as soon as it is consumed.
+    pub fn drain(&mut self) -> impl Iterator<Item = Shape> + '_ {
+        std::mem::take(&mut self.chunks).into_iter().flatten()
+    }
+}
+
+pub(crate) const KIND_BOOL: i64 = 0;
+pub(crate) const KIND_NUMBER: i64 = 1;
+pub(crate) const KIND_TEXT: i64 = 2;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum TrackKey {
@@ -37,8 +73,9 @@ pub(crate) struct Collector<'d> {
     pub file: String,
     pub task: Task,
     pub diags: &'d mut Diagnostics,
-    pub pending: Vec<Pending>,
-    pub ann_ids: HashMap<i64, u32>,
+    pub store: Store,
+    /// (annotation id, index), for the duplicate check after the parse.
+    pub ann_ids: Vec<(i64, u32)>,
     is_crowd_name: Option<u32>,
     score_name: Option<u32>,
 }
@@ -49,8 +86,8 @@ impl<'d> Collector<'d> {
             file,
             task,
             diags,
-            pending: Vec::new(),
-            ann_ids: HashMap::new(),
+            store: Store::default(),
+            ann_ids: Vec::new(),
             is_crowd_name: None,
             score_name: None,
         }
@@ -121,9 +158,8 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
         return None;
     }
     let bw = (x1 - x0 + 1) as usize;
-    let bh = (y1 - y0 + 1) as usize;
-    // column-major box bitmap
-    let mut bits = vec![0u8; bw * bh];
+    // the set pixels of each column of the box, as inclusive y intervals
+    let mut cols: Vec<Vec<(u64, u64)>> = vec![Vec::new(); bw];
     let mut pos = 0u64;
     for (i, &c) in counts.iter().enumerate() {
         let c = c as u64;
@@ -133,30 +169,45 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
             while p < end {
                 let (x, y) = (p / h64, p % h64);
                 let col_end = ((x + 1) * h64).min(end);
-                let n = col_end - p;
-                if x >= x0 && x <= x1 {
-                    let bx = (x - x0) as usize;
-                    let by = (y - y0) as usize;
-                    let start = bx * bh + by;
-                    bits[start..start + n as usize].fill(1);
+                if let Some(col) = cols.get_mut((x - x0) as usize) {
+                    let ye = y + (col_end - p) - 1;
+                    match col.last_mut() {
+                        Some(last) if last.1 + 1 == y => last.1 = ye,
+                        _ => col.push((y, ye)),
+                    }
                 }
                 p = col_end;
             }
         }
         pos += c;
     }
+    // consecutive identical columns are scanned as one: a row is then a handful of runs
+    let mut groups: Vec<(u64, usize)> = Vec::new(); // (width, index of the first column)
+    for x in 0..bw {
+        match groups.last_mut() {
+            Some((n, first)) if cols[*first] == cols[x] => *n += 1,
+            _ => groups.push((1, x)),
+        }
+    }
+    let mut cursor = vec![0usize; groups.len()];
     let mut out: Vec<f64> = Vec::new();
-    let mut cur = 0u8;
+    let mut cur = false;
     let mut run = 0u64;
-    for y in 0..bh {
-        for x in 0..bw {
-            let v = bits[x * bh + y];
+    for y in y0..=y1 {
+        for (g, (n, first)) in groups.iter().enumerate() {
+            let col = &cols[*first];
+            let mut k = cursor[g];
+            while k < col.len() && col[k].1 < y {
+                k += 1;
+            }
+            cursor[g] = k;
+            let v = k < col.len() && col[k].0 <= y;
             if v != cur {
                 out.push(run as f64);
                 run = 0;
                 cur = v;
             }
-            run += 1;
+            run += n;
         }
     }
     out.push(run as f64);
@@ -165,7 +216,7 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
 }
 
 impl AnnSink for Collector<'_> {
-    fn annotation(&mut self, i: usize, a: RawAnn, names: &mut Interner) {
+    fn annotation(&mut self, i: usize, mut a: RawAnn, names: &mut Interner) {
         if a.id == Some(Val::Seq) && a.image_id.is_none() {
             self.err(ann_path(i, ""), "field-type", "annotation must be an object, found a list");
             return;
@@ -174,14 +225,7 @@ impl AnnSink for Collector<'_> {
         let image_id = self.req_int(i, "image_id", &a.image_id);
         let category_id = self.req_int(i, "category_id", &a.category_id);
         if let Some(id) = id {
-            if let Some(prev) = self.ann_ids.insert(id, i as u32) {
-                let d = Diagnostic::warning(
-                    Location::json(&self.file, ann_path(i, "id")),
-                    "duplicate-id",
-                    format!("annotation id {id} is also used by $.annotations[{prev}]"),
-                );
-                self.diags.push(d);
-            }
+            self.ann_ids.push((id, i as u32));
         }
         let iscrowd = match &a.iscrowd {
             None => {
@@ -272,16 +316,26 @@ impl AnnSink for Collector<'_> {
             _ => None,
         };
         let outside = track.is_some() && at.outside.as_ref().map(to_bool).unwrap_or(false);
-        let mut attrs: Vec<(u32, Val)> = at.other.clone();
+        let mut attrs: Vec<AttributeValue> = Vec::with_capacity(at.other.len());
+        let encode = |n: u32, v: &Val| -> Option<AttributeValue> {
+            let kind = match v {
+                Val::Bool(_) => KIND_BOOL,
+                Val::Int(_) | Val::Float(_) => KIND_NUMBER,
+                Val::Str(_) | Val::Null => KIND_TEXT,
+                Val::Seq | Val::Map => return None,
+            };
+            Some(AttributeValue { spec_id: n as i64 * 4 + kind, value: py_str(v)? })
+        };
+        attrs.extend(at.other.iter().filter_map(|(n, v)| encode(*n, v)));
         if let Some(c) = iscrowd {
             let n = *self.is_crowd_name.get_or_insert_with(|| names.get("is_crowd"));
-            attrs.push((n, Val::Bool(c)));
+            attrs.extend(encode(n, &Val::Bool(c)));
         }
         if let Some(s) = &a.score {
             match s.as_f64() {
                 Some(_) => {
                     let n = *self.score_name.get_or_insert_with(|| names.get("score"));
-                    attrs.push((n, s.clone()));
+                    attrs.extend(encode(n, s));
                 }
                 None => self.err(ann_path(i, "score"), "field-type", format!("\"score\" must be a number, found {}", s.kind())),
             }
@@ -336,7 +390,7 @@ impl AnnSink for Collector<'_> {
             // the segmentation is read for validation only
             self.check_segmentation(i, &a.segmentation);
         } else {
-            match &a.segmentation {
+            match std::mem::take(&mut a.segmentation) {
                 Seg::Missing => {
                     self.err(ann_path(i, "segmentation"), "missing-field", "annotation has no \"segmentation\"");
                     ok = false;
@@ -353,7 +407,7 @@ impl AnnSink for Collector<'_> {
                     let empty = parts.is_empty()
                         || (parts.len() == 1 && matches!(&parts[0], Nums::List { values, .. } if values.is_empty()));
                     if !empty {
-                        for (k, p) in parts.iter().enumerate() {
+                        for (k, p) in parts.into_iter().enumerate() {
                             match self.polygon(i, k, p) {
                                 Some(points) => {
                                     let mut s = blank_shape(ShapeType::Polygon);
@@ -369,7 +423,7 @@ impl AnnSink for Collector<'_> {
                         shapes.push((s, None));
                     }
                 }
-                Seg::Rle { counts, size } => match self.rle(i, counts, size) {
+                Seg::Rle { counts, size } => match self.rle(i, &counts, &size) {
                     Some((points, hw)) => {
                         let mut s = blank_shape(ShapeType::Mask);
                         s.points = points;
@@ -389,21 +443,36 @@ impl AnnSink for Collector<'_> {
             s.rotation = if s.kind == ShapeType::Rectangle { rotation } else { 0.0 };
             s.source = source.clone();
             s.group = if n > 1 { id.unwrap_or(0).max(1) } else { 0 };
-            self.pending.push(Pending {
-                shape: s,
-                ann: i as u32,
-                image_id,
-                category_id,
-                track: track.clone(),
-                attrs: attrs.clone(),
-                rle_size,
-            });
+            s.attributes = attrs.clone();
+            let k = self.store.push(s, Meta { ann: i as u32, image_id, category_id });
+            if let Some(t) = &track {
+                self.store.tracks.insert(k, t.clone());
+            }
+            if let Some(hw) = rle_size {
+                self.store.rle_sizes.insert(k, hw);
+            }
         }
     }
 }
 
 impl Collector<'_> {
-    fn polygon(&mut self, i: usize, k: usize, p: &Nums) -> Option<Vec<f64>> {
+    /// Reports annotation ids used more than once (a warning: the server ignores annotation ids).
+    pub fn report_duplicate_ids(&mut self) {
+        let mut ids = std::mem::take(&mut self.ann_ids);
+        ids.sort_unstable();
+        for w in ids.windows(2) {
+            if w[0].0 == w[1].0 {
+                let d = Diagnostic::warning(
+                    Location::json(&self.file, ann_path(w[1].1 as usize, "id")),
+                    "duplicate-id",
+                    format!("annotation id {} is also used by $.annotations[{}]", w[1].0, w[0].1),
+                );
+                self.diags.push(d);
+            }
+        }
+    }
+
+    fn polygon(&mut self, i: usize, k: usize, p: Nums) -> Option<Vec<f64>> {
         let path = ann_path(i, &format!("segmentation[{k}]"));
         match p {
             Nums::Missing => None,
@@ -415,7 +484,7 @@ impl Collector<'_> {
                 self.err(path, "field-type", "a polygon must hold numbers only");
                 None
             }
-            Nums::List { values, .. } => {
+            Nums::List { mut values, .. } => {
                 if values.len() % 2 != 0 {
                     self.err(
                         path,
@@ -431,7 +500,8 @@ impl Collector<'_> {
                     );
                     None
                 } else {
-                    Some(values.iter().map(|v| np_round2(*v)).collect())
+                    values.iter_mut().for_each(|v| *v = np_round2(*v));
+                    Some(values)
                 }
             }
         }
@@ -510,7 +580,7 @@ impl Collector<'_> {
             let empty = parts.len() == 1 && matches!(&parts[0], Nums::List { values, .. } if values.is_empty());
             if !empty {
                 for (k, p) in parts.iter().enumerate() {
-                    self.polygon(i, k, p);
+                    self.polygon(i, k, p.clone());
                 }
             }
         }
@@ -522,7 +592,7 @@ pub(crate) struct FileData {
     pub file: String,
     pub subset: String,
     pub raw: RawFile,
-    pub pending: Vec<Pending>,
+    pub store: Store,
     pub names: Interner,
 }
 
@@ -631,7 +701,8 @@ fn string(v: &Option<Val>) -> Option<&str> {
 }
 
 /// Builds the dataset from parsed files. Errors are pushed to `diags`; the dataset is returned anyway.
-pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags: &mut Diagnostics) -> Dataset {
+/// With `thorough`, also reports warnings (geometry far outside the image) that a read does not need.
+pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags: &mut Diagnostics, thorough: bool) -> Dataset {
     let mut ds = Dataset::default();
     let multi = files.len() > 1;
     // ---- labels
@@ -644,11 +715,11 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
     // most keypoints any annotation of a category has (names are made up for unnamed ones)
     let mut max_kp: Vec<HashMap<i64, usize>> = Vec::new();
     for fd in &files {
-        used_cats.push(fd.pending.iter().map(|p| p.category_id).collect());
+        used_cats.push(fd.store.meta.iter().map(|p| p.category_id).collect());
         let mut m: HashMap<i64, usize> = HashMap::new();
-        for p in &fd.pending {
+        for (p, s) in fd.store.meta.iter().zip(fd.store.shapes()) {
             let e = m.entry(p.category_id).or_default();
-            *e = (*e).max(p.shape.elements.len());
+            *e = (*e).max(s.elements.len());
         }
         max_kp.push(m);
     }
@@ -865,13 +936,20 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
     // ---- attribute specs
     // (label id, name index in file) -> spec id, per file
     let mut tracks: std::collections::BTreeMap<(usize, TrackKey), Vec<(Shape, bool, i64)>> = Default::default();
-    let mut created: HashMap<(i64, String), (i64, InputType)> = HashMap::new();
+    let mut created: HashMap<i64, HashMap<String, (i64, InputType)>> = HashMap::new();
     let mut next_spec = ds.max_spec_id() + 1;
-    let mut shapes_out: Vec<Shape> = Vec::new();
+    let total: usize = files.iter().map(|f| f.store.len()).sum();
+    let mut shapes_out: Vec<Shape> = Vec::with_capacity(total);
     for (fi, fd) in files.into_iter().enumerate() {
-        let FileData { file, pending, names, .. } = fd;
-        for p in pending {
-            let Pending { mut shape, ann, image_id, category_id, track, attrs, rle_size } = p;
+        let FileData { file, mut store, names, .. } = fd;
+        let meta = std::mem::take(&mut store.meta);
+        let mut track_of = std::mem::take(&mut store.tracks);
+        let rle_sizes = std::mem::take(&mut store.rle_sizes);
+        for (k, mut shape) in store.drain().enumerate() {
+            let Some(&Meta { ann, image_id, category_id }) = meta.get(k) else { continue };
+            let track = track_of.remove(&(k as u32));
+            let rle_size = rle_sizes.get(&(k as u32)).copied();
+            let attrs = std::mem::take(&mut shape.attributes);
             let i = ann as usize;
             let Some(&frame) = frame_of[fi].get(&image_id) else {
                 if !diags.items().iter().any(|d| d.location.json_path.as_deref() == Some(&ann_path(i, "image_id"))) {
@@ -912,7 +990,7 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                     continue;
                 }
             }
-            if shape.kind != ShapeType::Skeleton {
+            if thorough && shape.kind != ShapeType::Skeleton {
                 if let Some(msg) = check_points(shape.kind, &shape.points, size) {
                     let field = if shape.kind == ShapeType::Rectangle { "bbox" } else { "segmentation" };
                     diags.push(Diagnostic::warning(Location::json(&file, ann_path(i, field)), "geometry", msg));
@@ -939,9 +1017,10 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
             // attributes onto specs
             let label_specs: Option<&Label> = find_label(&ds.labels, label_id);
             let mut values: Vec<AttributeValue> = Vec::new();
-            for (ni, v) in &attrs {
-                let name = names.names.get(*ni as usize).map(|s| s.as_str()).unwrap_or("");
-                let Some(text) = py_str(v) else { continue };
+            for av in attrs {
+                let (ni, code) = (av.spec_id / 4, av.spec_id % 4);
+                let name = names.names.get(ni as usize).map(|s| s.as_str()).unwrap_or("");
+                let text = av.value;
                 if given.is_some() {
                     if let Some(spec) = label_specs.and_then(|l| l.attributes.iter().find(|a| a.name == name)) {
                         let value = if spec.input_type == InputType::Checkbox { text.to_lowercase() } else { text };
@@ -952,17 +1031,17 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                 if name == "is_crowd" || name == "score" {
                     continue;
                 }
-                let kind = match v {
-                    Val::Bool(_) => InputType::Checkbox,
-                    Val::Int(_) | Val::Float(_) => InputType::Number,
+                let kind = match code {
+                    KIND_BOOL => InputType::Checkbox,
+                    KIND_NUMBER => InputType::Number,
                     _ => InputType::Text,
                 };
-                let key = (label_id, name.to_string());
-                let entry = created.entry(key).or_insert_with(|| {
-                    let id = next_spec;
+                let per_label = created.entry(label_id).or_default();
+                if !per_label.contains_key(name) {
+                    per_label.insert(name.to_string(), (next_spec, kind));
                     next_spec += 1;
-                    (id, kind)
-                });
+                }
+                let Some(entry) = per_label.get_mut(name) else { continue };
                 if entry.1 != kind {
                     entry.1 = InputType::Text;
                 }
@@ -978,7 +1057,10 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
     }
     // created specs onto labels
     if given.is_none() {
-        let mut specs: Vec<((i64, String), (i64, InputType))> = created.into_iter().collect();
+        let mut specs: Vec<((i64, String), (i64, InputType))> = created
+            .into_iter()
+            .flat_map(|(l, m)| m.into_iter().map(move |(n, v)| ((l, n), v)))
+            .collect();
         specs.sort_by_key(|(_, (id, _))| *id);
         for ((label_id, name), (id, kind)) in specs {
             if let Some(l) = ds.label_mut(label_id) {
