@@ -7,7 +7,7 @@
 //!   column's pixels are set from the first boundary crossing at or below the pixel's top edge. This is
 //!   why a box `50..250.5` covers columns 50..250 and `60..200.25` rows 60..199.
 //! - Ellipses: the server draws them with OpenCV (`cv2.ellipse`, integer centre and axes after Python
-//!   `round`); we test each pixel against the ellipse equation, which agrees except on a few border
+//!   `round`); we follow OpenCV's `ellipse2Poly` + `FillConvexPoly`, which agrees except on a few border
 //!   pixels (see `docs/formats.md`).
 //! - Masks: CVAT's own RLE, pixel for pixel.
 //! - Back: outer contours of 8-connected components (the border following of Suzuki & Abe, which is
@@ -150,7 +150,10 @@ fn py_round(v: f64) -> f64 {
 }
 
 /// Rasterises a CVAT ellipse `[cx, cy, cx + rx, cy - ry]` rotated by `rotation` degrees, the way the
-/// server's `EllipsesToMasks` does (centre and axes rounded to integers first).
+/// server's `EllipsesToMasks` does: centre and axes rounded to integers (Python `round`), then OpenCV's
+/// `cv2.ellipse(..., thickness=-1)`, i.e. `ellipse2Poly` (a polygon with a vertex every 5° or more,
+/// from OpenCV's single-precision sine table, in 16-bit fixed point), its edges drawn as 8-connected
+/// lines and its inside filled by `FillConvexPoly`.
 pub fn ellipse(points: &[f64], rotation: f64, width: u32, height: u32) -> Bitmap {
     let mut bm = Bitmap::new(width, height);
     if points.len() < 4 {
@@ -159,33 +162,213 @@ pub fn ellipse(points: &[f64], rotation: f64, width: u32, height: u32) -> Bitmap
     let (cx, cy) = (py_round(points[0]), py_round(points[1]));
     let rx = py_round(points[2] - points[0]).abs();
     let ry = py_round(points[1] - points[3]).abs();
-    if !(cx.is_finite() && cy.is_finite() && rx.is_finite() && ry.is_finite()) {
+    let limit = 1e6;
+    if !(cx.abs() < limit && cy.abs() < limit && rx < limit && ry < limit) {
         return bm;
     }
-    let (s, c) = rotation.to_radians().sin_cos();
-    let reach = rx.max(ry) + 1.0;
-    let xa = (cx - reach).floor().max(0.0) as i64;
-    let xb = (cx + reach).ceil().min(width as f64 - 1.0) as i64;
-    let ya = (cy - reach).floor().max(0.0) as i64;
-    let yb = (cy + reach).ceil().min(height as f64 - 1.0) as i64;
-    for y in ya..=yb {
-        for x in xa..=xb {
-            let (dx, dy) = (x as f64 - cx, y as f64 - cy);
-            // into the ellipse's own axes (rotation is clockwise on screen, y down)
-            let ex = dx * c + dy * s;
-            let ey = -dx * s + dy * c;
-            let inside = if rx == 0.0 || ry == 0.0 {
-                (rx == 0.0 && ex.abs() < 0.5 && ey.abs() <= ry)
-                    || (ry == 0.0 && ey.abs() < 0.5 && ex.abs() <= rx)
+    const SHIFT: i64 = 16;
+    const ONE: i64 = 1 << SHIFT;
+    let (cx, cy, ax, ay) = (
+        cx as i64 * ONE,
+        cy as i64 * ONE,
+        rx as i64 * ONE,
+        ry as i64 * ONE,
+    );
+    let delta = (ax.max(ay) + (ONE >> 1)) >> SHIFT;
+    let delta = if delta < 3 {
+        90
+    } else if delta < 10 {
+        30
+    } else if delta < 15 {
+        18
+    } else {
+        5
+    };
+    let sin_table = |deg: i64| -> f64 { ((deg as f64).to_radians().sin() as f32) as f64 };
+    let mut angle = rotation.round() as i64 % 360;
+    if angle < 0 {
+        angle += 360;
+    }
+    let (alpha, beta) = (sin_table(450 - angle), sin_table(angle));
+    let mut v: Vec<(i64, i64)> = Vec::new();
+    let mut i = 0;
+    while i < 360 + delta {
+        let a = i.min(360);
+        let x = ax as f64 * sin_table(450 - a);
+        let y = ay as f64 * sin_table(a);
+        let px = cx as f64 + x * alpha - y * beta;
+        let py = cy as f64 + x * beta + y * alpha;
+        let p = (cv_round(px), cv_round(py));
+        if v.last() != Some(&p) {
+            v.push(p);
+        }
+        i += delta;
+    }
+    if v.len() == 1 {
+        v.push((cx, cy));
+    }
+    fill_convex_poly(&mut bm, &v, SHIFT);
+    bm
+}
+
+/// OpenCV's `cvRound` (round half to even).
+fn cv_round(v: f64) -> i64 {
+    let r = v.round();
+    let r = if (v - v.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - v.signum()
+    } else {
+        r
+    };
+    r as i64
+}
+
+/// OpenCV's `FillConvexPoly` for 8-connected lines, vertices in `shift`-bit fixed point.
+fn fill_convex_poly(bm: &mut Bitmap, v: &[(i64, i64)], shift: i64) {
+    let npts = v.len();
+    if npts == 0 {
+        return;
+    }
+    let one = 1i64 << shift;
+    let delta = one >> 1;
+    let (delta1, delta2) = (one >> 1, one >> 1);
+    let (w, h) = (bm.width as i64, bm.height as i64);
+    let mut p0 = v[npts - 1];
+    let (mut xmin, mut xmax, mut ymin, mut ymax) = (v[0].0, v[0].0, v[0].1, v[0].1);
+    let mut imin = 0;
+    for (i, &p) in v.iter().enumerate() {
+        if p.1 < ymin {
+            ymin = p.1;
+            imin = i;
+        }
+        ymax = ymax.max(p.1);
+        xmax = xmax.max(p.0);
+        xmin = xmin.min(p.0);
+        line8(
+            bm,
+            ((p0.0 + delta) >> shift, (p0.1 + delta) >> shift),
+            ((p.0 + delta) >> shift, (p.1 + delta) >> shift),
+        );
+        p0 = p;
+    }
+    let xmin = (xmin + delta) >> shift;
+    let xmax = (xmax + delta) >> shift;
+    let ymin = (ymin + delta) >> shift;
+    let ymax = (ymax + delta) >> shift;
+    if npts < 3 || xmax < 0 || ymax < 0 || xmin >= w || ymin >= h {
+        return;
+    }
+    let ymax = ymax.min(h - 1);
+    #[derive(Clone, Copy)]
+    struct Edge {
+        idx: usize,
+        di: usize,
+        x: i64,
+        dx: i64,
+        ye: i64,
+    }
+    let mut edge = [
+        Edge {
+            idx: imin,
+            di: 1,
+            x: -one,
+            dx: 0,
+            ye: ymin,
+        },
+        Edge {
+            idx: imin,
+            di: npts - 1,
+            x: -one,
+            dx: 0,
+            ye: ymin,
+        },
+    ];
+    let mut edges = npts as i64;
+    let mut y = ymin;
+    loop {
+        for e in edge.iter_mut() {
+            if y >= e.ye {
+                let mut idx0 = e.idx;
+                let mut idx = (idx0 + e.di) % npts;
+                while edges > 0 {
+                    edges -= 1;
+                    let ty = (v[idx].1 + delta) >> shift;
+                    if ty > y {
+                        let (xs, xe) = (v[idx0].0, v[idx].0);
+                        e.ye = ty;
+                        // C division truncates toward zero
+                        let num = (xe - xs) * 2 + (ty - y);
+                        let den = 2 * (ty - y);
+                        e.dx = num / den;
+                        e.x = xs;
+                        e.idx = idx;
+                        break;
+                    }
+                    idx0 = idx;
+                    idx = (idx + e.di) % npts;
+                }
+            }
+        }
+        if edges < 0 {
+            break;
+        }
+        if y >= 0 {
+            let (l, r) = if edge[0].x > edge[1].x {
+                (1, 0)
             } else {
-                (ex / rx).powi(2) + (ey / ry).powi(2) <= 1.0
+                (0, 1)
             };
-            if inside {
-                bm.set(x as u32, y as u32, true);
+            let x1 = (edge[l].x + delta1) >> shift;
+            let x2 = (edge[r].x + delta2) >> shift;
+            if x2 >= 0 && x1 < w {
+                for x in x1.max(0)..=x2.min(w - 1) {
+                    bm.set(x as u32, y as u32, true);
+                }
+            }
+        }
+        edge[0].x += edge[0].dx;
+        edge[1].x += edge[1].dx;
+        y += 1;
+        if y > ymax {
+            break;
+        }
+    }
+}
+
+/// OpenCV's 8-connected `Line` (Bresenham as in `LineIterator`, drawn left to right).
+fn line8(bm: &mut Bitmap, a: (i64, i64), b: (i64, i64)) {
+    let (mut p1, mut p2) = (a, b);
+    if p2.0 < p1.0 {
+        std::mem::swap(&mut p1, &mut p2);
+    }
+    let dx = p2.0 - p1.0;
+    let dy0 = p2.1 - p1.1;
+    let ystep = if dy0 < 0 { -1 } else { 1 };
+    let dy = dy0.abs();
+    let steep = dy > dx;
+    let (major, minor) = if steep { (dy, dx) } else { (dx, dy) };
+    let mut err = major - 2 * minor;
+    let (mut x, mut y) = p1;
+    let set = |bm: &mut Bitmap, x: i64, y: i64| {
+        if x >= 0 && y >= 0 && x < bm.width as i64 && y < bm.height as i64 {
+            bm.set(x as u32, y as u32, true);
+        }
+    };
+    for _ in 0..=major.min(1 << 24) {
+        set(bm, x, y);
+        let mask = err < 0;
+        err += -2 * minor + if mask { 2 * major } else { 0 };
+        if steep {
+            y += ystep;
+            if mask {
+                x += 1;
+            }
+        } else {
+            x += 1;
+            if mask {
+                y += ystep;
             }
         }
     }
-    bm
 }
 
 /// Outer contours of the 8-connected components of `bm`, each a closed polygon (first point repeated

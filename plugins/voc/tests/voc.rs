@@ -414,7 +414,7 @@ fn voc_sample(name: &str) -> PathBuf {
     ))
 }
 
-fn label<'a>(ds: &'a Dataset, id: i64) -> &'a str {
+fn label(ds: &Dataset, id: i64) -> &str {
     ds.label_index().label_name(id)
 }
 
