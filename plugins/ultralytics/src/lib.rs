@@ -1423,6 +1423,11 @@ fn parse_classification(
         }
     }
     // image folders: <subset>/<label>/<image> not covered by a labels.json
+    let mut entry_of: std::collections::HashMap<(String, String), usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| ((e.0.clone(), e.1.clone()), i))
+        .collect();
     for f in input.files() {
         if !is_image(f) {
             continue;
@@ -1444,9 +1449,16 @@ fn parse_classification(
         } else {
             vec![label.to_string()]
         };
-        match entries.iter_mut().find(|e| e.0 == subset && e.1 == item) {
-            Some(e) => e.3.extend(labels),
-            None => entries.push((subset, item, file, labels)),
+        match entry_of.get(&(subset.clone(), item.clone())) {
+            Some(&i) => {
+                if let Some(e) = entries.get_mut(i) {
+                    e.3.extend(labels);
+                }
+            }
+            None => {
+                entry_of.insert((subset.clone(), item.clone()), entries.len());
+                entries.push((subset, item, file, labels));
+            }
         }
     }
     if entries.is_empty() && jsons.is_empty() {
@@ -1476,8 +1488,15 @@ fn parse_classification(
             }
         })
         .collect();
-    let order: Vec<String> = items.iter().map(|i| i.name.clone()).collect();
+    let order: Vec<(String, Option<String>)> = items
+        .iter()
+        .map(|i| (i.name.clone(), i.subset.clone()))
+        .collect();
     number_frames(&mut items, opts);
+    let id_of: std::collections::HashMap<(String, Option<String>), u32> = items
+        .iter()
+        .map(|i| ((i.name.clone(), i.subset.clone()), i.id))
+        .collect();
     let mut ds = Dataset {
         labels: classmap.labels.clone(),
         ..Default::default()
@@ -1493,11 +1512,7 @@ fn parse_classification(
     }
     ds.frames.sort_by_key(|f| f.id);
     for (i, e) in entries.iter().enumerate() {
-        let Some(frame) = order
-            .get(i)
-            .and_then(|n| items.iter().find(|it| &it.name == n))
-            .map(|it| it.id)
-        else {
+        let Some(&frame) = order.get(i).and_then(|k| id_of.get(k)) else {
             continue;
         };
         for l in &e.3 {

@@ -555,6 +555,43 @@ fn classification_sample_from_folders() {
 }
 
 #[test]
+fn classification_subsets_keep_same_named_images_apart() {
+    let jpg = dir_files(&upstream("yolov8_classification"))["train/label_0/1.jpg"].clone();
+    let mut files = BTreeMap::new();
+    files.insert("train/cat/1.jpg".to_string(), jpg.clone());
+    files.insert("val/dog/1.jpg".to_string(), jpg.clone());
+    files.insert("val/no_label/2.jpg".to_string(), jpg);
+    let ds = Classification
+        .read(&Input::from_files("c", files), &ReadOptions::default())
+        .unwrap();
+    assert_eq!(ds.frames.len(), 3);
+    let tag_of = |subset: Option<&str>| {
+        let f = ds
+            .frames
+            .iter()
+            .find(|f| f.name == "1.jpg" && f.subset.as_deref() == subset)
+            .unwrap();
+        let t: Vec<&str> = ds
+            .tags
+            .iter()
+            .filter(|t| t.frame == f.id)
+            .map(|t| {
+                ds.labels
+                    .iter()
+                    .find(|l| l.id == t.label_id)
+                    .unwrap()
+                    .name
+                    .as_str()
+            })
+            .collect();
+        t
+    };
+    assert_eq!(tag_of(None), vec!["cat"]);
+    assert_eq!(tag_of(Some("val")), vec!["dog"]);
+    assert_eq!(ds.tags.len(), 2);
+}
+
+#[test]
 fn roboflow_layout_and_trailing_track_ids() {
     let sample = dir_files(&upstream("yolov8_detection"));
     let jpg = sample["images/train/1.jpg"].clone();
