@@ -385,9 +385,9 @@ fn line_for(
             push((x1 - x0) / w);
             push((y1 - y0) / h);
             if kind == Kind::DetectionTrack {
-                match sh.track {
-                    Some(t) => line.push_str(&format!(" {t}")),
-                    None => line.push_str(" -1"),
+                // shapes outside tracks get no id (the server's documented layout)
+                if let Some(t) = sh.track {
+                    line.push_str(&format!(" {t}"));
                 }
             }
         }
@@ -955,7 +955,7 @@ pub fn parse(
         .collect();
     order.sort_by_key(|(id, _)| *id);
     // track id -> (label, keyframes)
-    let mut tracks: BTreeMap<i64, (i64, Vec<TrackedShape>)> = BTreeMap::new();
+    let mut tracks: BTreeMap<i64, (i64, Vec<Shape>)> = BTreeMap::new();
     for (frame, it) in order {
         if !input.contains(&it.label_rel) {
             continue; // Ultralytics writes no file for images without annotations
@@ -987,14 +987,22 @@ pub fn parse(
                 Some(Parsed::Shape(mut s, track)) => {
                     s.frame = frame;
                     match track {
-                        Some(t) if t >= 0 && kind == Kind::Detection => {
+                        Some(t) if t >= 0 => {
                             let e = tracks.entry(t).or_insert((s.label_id, Vec::new()));
-                            e.1.push(TrackedShape {
-                                kind: s.kind,
-                                frame,
-                                points: s.points,
-                                ..Default::default()
-                            });
+                            if e.0 == s.label_id {
+                                e.1.push(s);
+                            } else {
+                                diags.push(
+                                    Diagnostic::error(
+                                        Location::line(&file, i as u32 + 1, 1),
+                                        "track-label",
+                                        format!("track {t} changes its class"),
+                                    )
+                                    .with_hint(
+                                        "a track id names one object: keep its class on every line",
+                                    ),
+                                );
+                            }
                         }
                         _ => ds.shapes.push(s),
                     }
@@ -1004,29 +1012,70 @@ pub fn parse(
         }
     }
     let last_frame = ds.frames.iter().map(|f| f.id).max().unwrap_or(0);
-    for (_, (label_id, mut keys)) in tracks {
-        keys.sort_by_key(|k| k.frame);
-        let mut shapes: Vec<TrackedShape> = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            shapes.push(k.clone());
-            let next = keys.get(i + 1).map(|n| n.frame);
-            // close the track where it is not seen on the following frame
-            if next != Some(k.frame + 1) && k.frame < last_frame {
-                shapes.push(TrackedShape {
-                    frame: k.frame + 1,
-                    outside: true,
-                    ..k.clone()
-                });
+    for (_, (label_id, shapes)) in tracks {
+        ds.tracks.push(build_track(label_id, shapes, last_frame));
+    }
+    ds.tracks.sort_by_key(|t| t.frame);
+    Ok(ds)
+}
+
+/// A track from the shapes that share a track id: a keyframe on every frame it appears, closed by an
+/// `outside` keyframe after each gap and after its last frame (unless that is the task's last frame).
+/// Skeletons get one element track per point.
+fn build_track(label_id: i64, mut shapes: Vec<Shape>, last_frame: u32) -> Track {
+    shapes.sort_by_key(|s| s.frame);
+    shapes.dedup_by_key(|s| s.frame);
+    let keyed = |s: &Shape| TrackedShape {
+        kind: s.kind,
+        frame: s.frame,
+        occluded: s.occluded,
+        outside: s.outside,
+        rotation: s.rotation,
+        points: s.points.clone(),
+        ..Default::default()
+    };
+    let mut keys: Vec<TrackedShape> = Vec::new();
+    let mut elements: BTreeMap<i64, Vec<TrackedShape>> = BTreeMap::new();
+    for (i, s) in shapes.iter().enumerate() {
+        keys.push(keyed(s));
+        for e in &s.elements {
+            elements.entry(e.label_id).or_default().push(TrackedShape {
+                frame: s.frame,
+                ..keyed(e)
+            });
+        }
+        let next = shapes.get(i + 1).map(|n| n.frame);
+        if next != Some(s.frame + 1) && s.frame < last_frame {
+            let close = |k: &TrackedShape| TrackedShape {
+                frame: s.frame + 1,
+                outside: true,
+                ..k.clone()
+            };
+            if let Some(k) = keys.last().map(close) {
+                keys.push(k);
+            }
+            for v in elements.values_mut() {
+                if let Some(k) = v.last().filter(|k| k.frame == s.frame).map(close) {
+                    v.push(k);
+                }
             }
         }
-        ds.tracks.push(Track {
-            label_id,
-            frame: shapes.first().map(|s| s.frame).unwrap_or(0),
-            shapes,
-            ..Default::default()
-        });
     }
-    Ok(ds)
+    Track {
+        label_id,
+        frame: keys.first().map(|s| s.frame).unwrap_or(0),
+        shapes: keys,
+        elements: elements
+            .into_iter()
+            .map(|(label_id, shapes)| Track {
+                label_id,
+                frame: shapes.first().map(|s| s.frame).unwrap_or(0),
+                shapes,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
 }
 
 struct LineCtx<'a> {

@@ -256,11 +256,12 @@ fn detection_track_appends_track_ids() {
         let (a, b) = (lines(bytes), lines(&plain[name]));
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(&x[..5], &y[..], "{name}");
-            assert_eq!(x.len(), 6);
-            if x[5] == car_track.to_string() {
+            // `<optional track_id>`: only boxes of a track carry one
+            if x.len() == 6 {
+                assert_eq!(x[5], car_track.to_string());
                 tracked += 1;
             } else {
-                assert_eq!(x[5], "-1");
+                assert_eq!(x.len(), 5);
             }
         }
     }
@@ -656,6 +657,89 @@ fn roboflow_layout_and_trailing_track_ids() {
         diags.iter().all(|d| d.severity != Severity::Error),
         "{diags:?}"
     );
+}
+
+#[test]
+fn track_ids_rebuild_tracks_in_pose_and_oriented_boxes() {
+    let pose = dir_files(&upstream("yolov8_pose"));
+    let mut files = pose.clone();
+    files.insert(
+        "images/train/2.jpg".into(),
+        pose["images/train/1.jpg"].clone(),
+    );
+    files.insert(
+        "images/train/3.jpg".into(),
+        pose["images/train/1.jpg"].clone(),
+    );
+    let line = String::from_utf8_lossy(&pose["labels/train/1.txt"])
+        .trim()
+        .to_string();
+    files.insert(
+        "labels/train/1.txt".into(),
+        format!("{line} 4\n").into_bytes(),
+    );
+    files.insert(
+        "labels/train/2.txt".into(),
+        format!("{} 4\n", line.replace(" 0.5 0.6 2", " 0.5 0.6 0")).into_bytes(),
+    );
+    let ds = Pose
+        .read(&Input::from_files("p", files), &ReadOptions::default())
+        .unwrap();
+    assert!(ds.shapes.is_empty());
+    assert_eq!(ds.tracks.len(), 1);
+    let t = &ds.tracks[0];
+    let keys: Vec<(u32, bool)> = t.shapes.iter().map(|s| (s.frame, s.outside)).collect();
+    assert_eq!(keys, vec![(0, false), (1, false), (2, true)]);
+    assert_eq!(t.elements.len(), 3);
+    let third: Vec<(u32, bool)> = t.elements[2]
+        .shapes
+        .iter()
+        .map(|s| (s.frame, s.outside))
+        .collect();
+    assert_eq!(third, vec![(0, false), (1, true), (2, true)]);
+    // written back: the skeleton on frames 0 and 1 (the third point absent on 1), nothing on frame 2
+    let (out, _) = write_with(&Pose, &ds);
+    let labels: Vec<&String> = out.keys().filter(|k| k.starts_with("labels/")).collect();
+    assert_eq!(labels, vec!["labels/train/1.txt", "labels/train/2.txt"]);
+    let l2 = lines(&out["labels/train/2.txt"]);
+    assert_eq!(l2[0].last().map(String::as_str), Some("0"));
+    assert_eq!(
+        lines(&out["labels/train/1.txt"])[0]
+            .last()
+            .map(String::as_str),
+        Some("2")
+    );
+
+    let obb = dir_files(&upstream("yolov8_oriented_boxes"));
+    let mut files = obb.clone();
+    files.insert(
+        "images/train/2.jpg".into(),
+        obb["images/train/1.jpg"].clone(),
+    );
+    let first = String::from_utf8_lossy(&obb["labels/train/1.txt"])
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    files.insert(
+        "labels/train/1.txt".into(),
+        format!("{first} 0\n").into_bytes(),
+    );
+    files.insert(
+        "labels/train/2.txt".into(),
+        format!("{first} 0\n").into_bytes(),
+    );
+    let ds = OrientedBoxes
+        .read(&Input::from_files("o", files), &ReadOptions::default())
+        .unwrap();
+    assert_eq!(ds.tracks.len(), 1);
+    let t = &ds.tracks[0];
+    assert_eq!(
+        t.shapes.len(),
+        2,
+        "ends on the last frame: no outside keyframe"
+    );
+    assert!(t.shapes.iter().all(|s| (s.rotation - 30.0).abs() < 0.01));
 }
 
 #[test]
