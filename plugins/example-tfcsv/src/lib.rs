@@ -611,8 +611,30 @@ impl Format for TfCsv {
                 diags.push(e.to_diagnostic(input.name()));
             }
         }
-        diags
+        sorted(diags)
     }
+}
+
+/// The diagnostics in reading order (file, line, column). When the collector dropped some past its
+/// limit, they stay as they are so that the counts remain right.
+fn sorted(diags: Diagnostics) -> Diagnostics {
+    if diags.truncated() > 0 {
+        return diags;
+    }
+    let mut items = diags.into_items();
+    items.sort_by(|a, b| {
+        let key = |d: &Diagnostic| {
+            (
+                d.location.file.clone(),
+                d.location.line.unwrap_or(0),
+                d.location.column.unwrap_or(0),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+    let mut out = Diagnostics::default();
+    out.extend(items);
+    out
 }
 
 #[cfg(test)]
@@ -698,10 +720,10 @@ mod tests {
         let want = [
             ("unknown-column", 1, 49),
             ("bad-number", 2, 25),
-            ("bad-number", 5, 7),
             ("outside-image", 3, 18),
             ("outside-image", 3, 23),
             ("size-mismatch", 4, 7),
+            ("bad-number", 5, 7),
         ];
         let want: Vec<(String, u32, u32)> = want
             .iter()

@@ -324,9 +324,9 @@ fn validation_through_the_abi_keeps_locations() {
         [
             (Severity::Warning, "unknown-column", Some(1), Some(49)),
             (Severity::Error, "bad-number", Some(2), Some(25)),
-            (Severity::Error, "bad-number", Some(4), Some(7)),
             (Severity::Error, "outside-image", Some(3), Some(18)),
             (Severity::Error, "outside-image", Some(3), Some(23)),
+            (Severity::Error, "bad-number", Some(4), Some(7)),
         ]
     );
     // read fails on the first error, with its location, as a typed error
