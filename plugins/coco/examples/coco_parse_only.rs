@@ -11,7 +11,9 @@ impl AnnSink for Nop {
 }
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: coco_parse_only FILE.json");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: coco_parse_only FILE.json");
     let t = Instant::now();
     let bytes = std::fs::read(&path).expect("readable file");
     eprintln!("read file {:?}", t.elapsed());
@@ -19,5 +21,10 @@ fn main() {
     let mut sink = Nop(0);
     let mut names = Interner::default();
     let raw = parse_file(&path, &bytes, &mut sink, &mut names).expect("valid JSON");
-    eprintln!("parse only {:?} ({} annotations, {} images)", t.elapsed(), sink.0, raw.images.map(|v| v.len()).unwrap_or(0));
+    eprintln!(
+        "parse only {:?} ({} annotations, {} images)",
+        t.elapsed(),
+        sink.0,
+        raw.images.map(|v| v.len()).unwrap_or(0)
+    );
 }

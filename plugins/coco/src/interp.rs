@@ -34,7 +34,12 @@ fn from_keyframe(s: &TrackedShape) -> FrameShape {
     }
 }
 
-fn copy_at(s: &FrameShape, frame: u32, points: Option<Vec<f64>>, rotation: Option<f64>) -> FrameShape {
+fn copy_at(
+    s: &FrameShape,
+    frame: u32,
+    points: Option<Vec<f64>>,
+    rotation: Option<f64>,
+) -> FrameShape {
     FrameShape {
         frame,
         points: points.unwrap_or_else(|| s.points.clone()),
@@ -135,9 +140,9 @@ fn interpolate_position(left: &[f64], right: &[f64], offset: f64) -> Vec<f64> {
     let ro = offset_vec(&rp, curve_length(&rp));
     let mut matching: Vec<Vec<usize>> = lo.iter().map(|&v| vec![nearest(v, &ro)]).collect();
     let matched: Vec<usize> = matching.iter().flatten().copied().collect();
-    for r in 0..ro.len() {
+    for (r, &rv) in ro.iter().enumerate() {
         if !matched.contains(&r) {
-            let l = nearest(ro[r], &lo);
+            let l = nearest(rv, &lo);
             matching[l].push(r);
         }
     }
@@ -251,7 +256,11 @@ fn polyshape(s0: &FrameShape, s1: &FrameShape, included: &dyn Fn(u32) -> bool) -
     out
 }
 
-fn interpolate(s0: &FrameShape, s1: &FrameShape, included: &dyn Fn(u32) -> bool) -> Vec<FrameShape> {
+fn interpolate(
+    s0: &FrameShape,
+    s1: &FrameShape,
+    included: &dyn Fn(u32) -> bool,
+) -> Vec<FrameShape> {
     match s0.kind {
         ShapeType::Rectangle | ShapeType::Cuboid | ShapeType::Ellipse | ShapeType::Skeleton => {
             simple(s0, s1, included)
@@ -361,16 +370,36 @@ mod tests {
             ks(4, ShapeType::Rectangle, &[100.0, 60.0, 200.0, 140.0], true),
         ];
         let s = interpolated_shapes(0, &t, 6, false, &|_| true);
-        let frames: Vec<(u32, bool, bool)> = s.iter().map(|s| (s.frame, s.keyframe, s.outside)).collect();
-        assert_eq!(frames, vec![(0, true, false), (1, false, false), (2, true, false), (3, false, false), (4, true, true)]);
+        let frames: Vec<(u32, bool, bool)> =
+            s.iter().map(|s| (s.frame, s.keyframe, s.outside)).collect();
+        assert_eq!(
+            frames,
+            vec![
+                (0, true, false),
+                (1, false, false),
+                (2, true, false),
+                (3, false, false),
+                (4, true, true)
+            ]
+        );
         assert_eq!(s[1].points, vec![40.0, 30.0, 140.0, 110.0]);
     }
 
     #[test]
     fn polygon_translation_interpolates_vertex_by_vertex() {
         let t = [
-            ks(1, ShapeType::Polygon, &[10.0, 10.0, 100.0, 10.0, 55.0, 90.0], false),
-            ks(3, ShapeType::Polygon, &[20.0, 30.0, 110.0, 30.0, 65.0, 110.0], false),
+            ks(
+                1,
+                ShapeType::Polygon,
+                &[10.0, 10.0, 100.0, 10.0, 55.0, 90.0],
+                false,
+            ),
+            ks(
+                3,
+                ShapeType::Polygon,
+                &[20.0, 30.0, 110.0, 30.0, 65.0, 110.0],
+                false,
+            ),
         ];
         let s = interpolated_shapes(1, &t, 4, false, &|_| true);
         assert_eq!(s[1].points, vec![15.0, 20.0, 105.0, 20.0, 60.0, 100.0]);

@@ -13,8 +13,8 @@ pub mod read;
 pub mod write;
 
 use cvat_format_api::{
-    Dataset, Diagnostic, Diagnostics, DropReport, Format, FormatError, FormatInfo, Input, Location, OutputSink,
-    ReadOptions, Result, WriteOptions,
+    Dataset, Diagnostic, Diagnostics, DropReport, Format, FormatError, FormatInfo, Input, Location,
+    OutputSink, ReadOptions, Result, WriteOptions,
 };
 use std::io::Read;
 
@@ -49,7 +49,10 @@ cvat_format_api::register_format!(CocoKeypoints);
 
 const OTHER_TASKS: [(&str, &str); 4] = [
     ("captions_", "captions: text, which CVAT cannot hold"),
-    ("panoptic_", "panoptic segmentation: PNG masks, not supported"),
+    (
+        "panoptic_",
+        "panoptic segmentation: PNG masks, not supported",
+    ),
     ("labels_", "image labels"),
     ("image_info_", "image info: no annotations"),
 ];
@@ -66,12 +69,20 @@ fn find_files(input: &Input, task: Task) -> Result<Vec<(String, String)>> {
         .iter()
         .filter(|f| {
             let b = base_name(f);
-            b.starts_with(prefix) && !(task == Task::Instances && b.starts_with("person_keypoints_"))
+            b.starts_with(prefix)
+                && !(task == Task::Instances && b.starts_with("person_keypoints_"))
         })
         .map(|f| {
             let b = base_name(f);
             let subset = b[prefix.len()..b.len() - 5].to_string();
-            (f.to_string(), if subset.is_empty() { "default".to_string() } else { subset })
+            (
+                f.to_string(),
+                if subset.is_empty() {
+                    "default".to_string()
+                } else {
+                    subset
+                },
+            )
         })
         .collect();
     if out.is_empty() && task == Task::Instances {
@@ -85,7 +96,13 @@ fn find_files(input: &Input, task: Task) -> Result<Vec<(String, String)>> {
             })
             .collect();
     }
-    if out.is_empty() && jsons.len() == 1 && (input.is_single_file() || !OTHER_TASKS.iter().any(|(p, _)| base_name(jsons[0]).starts_with(p))) {
+    if out.is_empty()
+        && jsons.len() == 1
+        && (input.is_single_file()
+            || !OTHER_TASKS
+                .iter()
+                .any(|(p, _)| base_name(jsons[0]).starts_with(p)))
+    {
         out.push((jsons[0].to_string(), "default".to_string()));
     }
     if out.is_empty() {
@@ -95,14 +112,23 @@ fn find_files(input: &Input, task: Task) -> Result<Vec<(String, String)>> {
                 let b = base_name(f);
                 OTHER_TASKS
                     .iter()
-                    .chain([("person_keypoints_", "person keypoints"), ("instances_", "instances")].iter())
+                    .chain(
+                        [
+                            ("person_keypoints_", "person keypoints"),
+                            ("instances_", "instances"),
+                        ]
+                        .iter(),
+                    )
                     .find(|(p, _)| b.starts_with(p))
                     .map(|(_, what)| format!("{f} ({what})"))
             })
             .collect();
         let (name, what) = match task {
             Task::Instances => ("COCO 1.0", "annotations/instances_<subset>.json"),
-            Task::Keypoints => ("COCO Keypoints 1.0", "annotations/person_keypoints_<subset>.json"),
+            Task::Keypoints => (
+                "COCO Keypoints 1.0",
+                "annotations/person_keypoints_<subset>.json",
+            ),
         };
         let hint = if other.is_empty() {
             format!("{name} reads {what} (or a single .json file)")
@@ -110,10 +136,17 @@ fn find_files(input: &Input, task: Task) -> Result<Vec<(String, String)>> {
             format!(
                 "found only other COCO tasks: {}; {name} reads {what}{}",
                 other.join(", "),
-                if task == Task::Instances { "; use \"COCO Keypoints 1.0\" for person_keypoints files" } else { "; use \"COCO 1.0\" for instances files" }
+                if task == Task::Instances {
+                    "; use \"COCO Keypoints 1.0\" for person_keypoints files"
+                } else {
+                    "; use \"COCO 1.0\" for instances files"
+                }
             )
         };
-        return Err(FormatError::missing(format!("{}: no {what} found", input.name()), hint));
+        return Err(FormatError::missing(
+            format!("{}: no {what} found", input.name()),
+            hint,
+        ));
     }
     out.sort();
     Ok(out)
@@ -132,7 +165,7 @@ fn parse_all(input: &Input, task: Task, diags: &mut Diagnostics) -> Result<Vec<r
         let raw = match parse::parse_file(&name, &bytes, &mut col, &mut names) {
             Ok(raw) => raw,
             Err(d) => {
-                diags.push(d);
+                diags.push(*d);
                 continue;
             }
         };
@@ -197,7 +230,9 @@ fn sniff_task(input: &Input, task: Task) -> u8 {
         return 0;
     }
     // one JSON file: look at its head
-    let Ok(mut r) = input.open_file(jsons[0]) else { return 0 };
+    let Ok(mut r) = input.open_file(jsons[0]) else {
+        return 0;
+    };
     let mut head = vec![0u8; 8192];
     let mut n = 0;
     while n < head.len() {
@@ -207,10 +242,15 @@ fn sniff_task(input: &Input, task: Task) -> u8 {
         }
     }
     let head = String::from_utf8_lossy(&head[..n]);
-    let coco = ["\"images\"", "\"annotations\"", "\"categories\"", "\"licenses\""]
-        .iter()
-        .filter(|k| head.contains(*k))
-        .count();
+    let coco = [
+        "\"images\"",
+        "\"annotations\"",
+        "\"categories\"",
+        "\"licenses\"",
+    ]
+    .iter()
+    .filter(|k| head.contains(*k))
+    .count();
     if coco < 2 {
         return 0;
     }
@@ -234,7 +274,9 @@ impl Format for Coco {
             .import()
             .export()
             .extensions(&["json", "zip"])
-            .description("COCO instances: boxes, polygons and masks (annotations/instances_<subset>.json)")
+            .description(
+                "COCO instances: boxes, polygons and masks (annotations/instances_<subset>.json)",
+            )
     }
     fn sniff(&self, input: &Input) -> u8 {
         sniff_task(input, Task::Instances)
@@ -242,7 +284,12 @@ impl Format for Coco {
     fn read(&self, input: &Input, opts: &ReadOptions) -> Result<Dataset> {
         read_task(input, opts, Task::Instances)
     }
-    fn write(&self, ds: &Dataset, out: &mut dyn OutputSink, _opts: &WriteOptions) -> Result<DropReport> {
+    fn write(
+        &self,
+        ds: &Dataset,
+        out: &mut dyn OutputSink,
+        _opts: &WriteOptions,
+    ) -> Result<DropReport> {
         write_task(ds, out, Task::Instances)
     }
     fn validate(&self, input: &Input, opts: &ReadOptions) -> Diagnostics {
@@ -256,7 +303,9 @@ impl Format for CocoKeypoints {
             .import()
             .export()
             .extensions(&["json", "zip"])
-            .description("COCO person keypoints: skeletons (annotations/person_keypoints_<subset>.json)")
+            .description(
+                "COCO person keypoints: skeletons (annotations/person_keypoints_<subset>.json)",
+            )
     }
     fn sniff(&self, input: &Input) -> u8 {
         sniff_task(input, Task::Keypoints)
@@ -264,7 +313,12 @@ impl Format for CocoKeypoints {
     fn read(&self, input: &Input, opts: &ReadOptions) -> Result<Dataset> {
         read_task(input, opts, Task::Keypoints)
     }
-    fn write(&self, ds: &Dataset, out: &mut dyn OutputSink, _opts: &WriteOptions) -> Result<DropReport> {
+    fn write(
+        &self,
+        ds: &Dataset,
+        out: &mut dyn OutputSink,
+        _opts: &WriteOptions,
+    ) -> Result<DropReport> {
         write_task(ds, out, Task::Keypoints)
     }
     fn validate(&self, input: &Input, opts: &ReadOptions) -> Diagnostics {

@@ -4,7 +4,9 @@
 //! checked afterwards), so that one run reports every problem with its JSON path; only JSON syntax errors
 //! stop the parse (located by line:column).
 
-use cvat_format_api::{AttributeValue, Diagnostic, Diagnostics, Location, Shape, ShapeType, Source};
+use cvat_format_api::{
+    AttributeValue, Diagnostic, Diagnostics, Location, Shape, ShapeType, Source,
+};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::collections::HashMap;
 use std::fmt;
@@ -62,7 +64,9 @@ impl<'de> Visitor<'de> for ValVisitor {
         Ok(Val::Int(v))
     }
     fn visit_u64<E>(self, v: u64) -> Result<Val, E> {
-        Ok(i64::try_from(v).map(Val::Int).unwrap_or(Val::Float(v as f64)))
+        Ok(i64::try_from(v)
+            .map(Val::Int)
+            .unwrap_or(Val::Float(v as f64)))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Val, E> {
         Ok(Val::Float(v))
@@ -196,7 +200,9 @@ impl<'de> de::Deserialize<'de> for Counts {
                 let mut bad = false;
                 while let Some(LNum(n)) = seq.next_element()? {
                     match n {
-                        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => v.push(n as u32),
+                        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => {
+                            v.push(n as u32)
+                        }
                         _ => bad = true,
                     }
                 }
@@ -214,22 +220,34 @@ impl<'de> de::Deserialize<'de> for Counts {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Counts, A::Error> {
                 while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(Counts::Bad("RLE counts must be a list or a string, found an object"))
+                Ok(Counts::Bad(
+                    "RLE counts must be a list or a string, found an object",
+                ))
             }
             fn visit_bool<E>(self, _: bool) -> Result<Counts, E> {
-                Ok(Counts::Bad("RLE counts must be a list or a string, found a boolean"))
+                Ok(Counts::Bad(
+                    "RLE counts must be a list or a string, found a boolean",
+                ))
             }
             fn visit_i64<E>(self, _: i64) -> Result<Counts, E> {
-                Ok(Counts::Bad("RLE counts must be a list or a string, found a number"))
+                Ok(Counts::Bad(
+                    "RLE counts must be a list or a string, found a number",
+                ))
             }
             fn visit_u64<E>(self, _: u64) -> Result<Counts, E> {
-                Ok(Counts::Bad("RLE counts must be a list or a string, found a number"))
+                Ok(Counts::Bad(
+                    "RLE counts must be a list or a string, found a number",
+                ))
             }
             fn visit_f64<E>(self, _: f64) -> Result<Counts, E> {
-                Ok(Counts::Bad("RLE counts must be a list or a string, found a number"))
+                Ok(Counts::Bad(
+                    "RLE counts must be a list or a string, found a number",
+                ))
             }
             fn visit_unit<E>(self) -> Result<Counts, E> {
-                Ok(Counts::Bad("RLE counts must be a list or a string, found null"))
+                Ok(Counts::Bad(
+                    "RLE counts must be a list or a string, found null",
+                ))
             }
         }
         d.deserialize_any(V)
@@ -738,7 +756,7 @@ pub fn parse_file(
     bytes: &[u8],
     sink: &mut dyn AnnSink,
     names: &mut Interner,
-) -> Result<RawFile, Diagnostic> {
+) -> Result<RawFile, Box<Diagnostic>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let seed = FileSeed { sink, names };
     let res = seed.deserialize(&mut de).and_then(|f| de.end().map(|_| f));
@@ -748,12 +766,14 @@ pub fn parse_file(
         } else {
             "fix the JSON syntax at that position"
         };
-        Diagnostic::error(
-            Location::line(file, e.line() as u32, e.column() as u32),
-            "json",
-            format!("invalid JSON: {e}"),
+        Box::new(
+            Diagnostic::error(
+                Location::line(file, e.line() as u32, e.column() as u32),
+                "json",
+                format!("invalid JSON: {e}"),
+            )
+            .with_hint(hint),
         )
-        .with_hint(hint)
     })
 }
 

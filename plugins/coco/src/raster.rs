@@ -68,7 +68,7 @@ pub fn poly_to_rle(xy: &[f64], h: u32, w: u32) -> Vec<u32> {
     }
     let c_int = |v: f64| -> i32 {
         // C's (int) cast: truncation; NaN/out of range is undefined in C and gives INT_MIN on x86
-        if v.is_nan() || v >= 2147483648.0 || v < -2147483648.0 {
+        if v.is_nan() || !(-2147483648.0..2147483648.0).contains(&v) {
             i32::MIN
         } else {
             v as i32
@@ -255,7 +255,10 @@ pub fn ellipse_mask(cx: f64, cy: f64, rx: f64, ry: f64, angle: f64, w: u32, h: u
     if ang < 0 {
         ang += 360;
     }
-    let (alpha, beta) = (table[(450 - ang) as usize] as f64, table[ang as usize] as f64);
+    let (alpha, beta) = (
+        table[(450 - ang) as usize] as f64,
+        table[ang as usize] as f64,
+    );
     let (arc_start, arc_end) = (0i64, 360i64);
     let mut pts: Vec<(f64, f64)> = Vec::new();
     let mut i = arc_start;
@@ -443,7 +446,11 @@ fn fill_convex_poly(m: &mut ColMask, v: &[(i64, i64)]) {
             break;
         }
         if y >= 0 {
-            let (l, r) = if edge[0].x > edge[1].x { (1, 0) } else { (0, 1) };
+            let (l, r) = if edge[0].x > edge[1].x {
+                (1, 0)
+            } else {
+                (0, 1)
+            };
             let mut xx1 = (edge[l].x + delta1) >> XY_SHIFT;
             let mut xx2 = (edge[r].x + delta2) >> XY_SHIFT;
             if xx2 >= 0 && xx1 < w {
@@ -485,7 +492,9 @@ mod tests {
         // values from rich-A's instances_default.json (written by pycocotools)
         let tri = [10.0, 10.0, 100.0, 10.0, 55.0, 90.0];
         assert_eq!(rle_area(&poly_to_rle(&tri, 600, 800)), 3590);
-        let road = [0.0, 400.0, 640.0, 400.0, 639.0, 479.0, 0.0, 479.0, 320.0, 380.0];
+        let road = [
+            0.0, 400.0, 640.0, 400.0, 639.0, 479.0, 0.0, 479.0, 320.0, 380.0,
+        ];
         assert_eq!(rle_area(&poly_to_rle(&road, 480, 640)), 42992);
         let penta = [
             100.0, 100.0, 200.0, 50.0, 300.0, 100.0, 250.0, 200.0, 150.0, 200.0,

@@ -4,13 +4,16 @@
 //! `rotation`, label attributes); shapes carrying `track_id` + `keyframe` reassembled into tracks with
 //! the server's keyframe inference. Every problem is collected with its JSON path.
 
-use crate::parse::{self, ann_path, blank_shape, py_str, to_bool, AnnSink, Counts, Interner, Nums, RawAnn, RawFile, Seg, Val};
+use crate::parse::{
+    self, ann_path, blank_shape, py_str, to_bool, AnnSink, Counts, Interner, Nums, RawAnn, RawFile,
+    Seg, Val,
+};
 use crate::raster::np_round2;
 use crate::Task;
 use cvat_format_api::geometry::{check_points, coco_rle_string_to_counts};
 use cvat_format_api::{
-    AttributeSpec, AttributeValue, Dataset, Diagnostic, Diagnostics, Frame, InputType, Label, LabelType,
-    Location, ReadOptions, Shape, ShapeType, Source, Track, TrackedShape,
+    AttributeSpec, AttributeValue, Dataset, Diagnostic, Diagnostics, Frame, InputType, Label,
+    LabelType, Location, ReadOptions, Shape, ShapeType, Source, Track, TrackedShape,
 };
 use std::collections::HashMap;
 
@@ -59,6 +62,9 @@ impl Store {
     }
 }
 
+/// A shape of a track being reassembled: (shape, keyframe flag, label id).
+type TrackPart = (Shape, bool, i64);
+
 pub(crate) const KIND_BOOL: i64 = 0;
 pub(crate) const KIND_NUMBER: i64 = 1;
 pub(crate) const KIND_TEXT: i64 = 2;
@@ -100,7 +106,11 @@ impl<'d> Collector<'d> {
     fn req_int(&mut self, i: usize, field: &str, v: &Option<Val>) -> Option<i64> {
         match v {
             None => {
-                self.err(ann_path(i, field), "missing-field", format!("annotation has no {field:?}"));
+                self.err(
+                    ann_path(i, field),
+                    "missing-field",
+                    format!("annotation has no {field:?}"),
+                );
                 None
             }
             Some(Val::Int(n)) => Some(*n),
@@ -108,7 +118,10 @@ impl<'d> Collector<'d> {
                 self.err(
                     ann_path(i, field),
                     "field-type",
-                    format!("annotation {field:?} must be an integer, found {}", other.kind()),
+                    format!(
+                        "annotation {field:?} must be an integer, found {}",
+                        other.kind()
+                    ),
                 );
                 None
             }
@@ -119,7 +132,12 @@ impl<'d> Collector<'d> {
 /// Shape geometry of one annotation, before the shape is built.
 fn bbox_points(b: &[f64]) -> Vec<f64> {
     let (x, y, w, h) = (b[0], b[1], b[2], b[3]);
-    vec![np_round2(x), np_round2(y), np_round2(x + w), np_round2(y + h)]
+    vec![
+        np_round2(x),
+        np_round2(y),
+        np_round2(x + w),
+        np_round2(y + h),
+    ]
 }
 
 /// COCO column-major counts (over `h` x `w`) to a CVAT mask point list (tight box, row-major runs).
@@ -218,7 +236,11 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
 impl AnnSink for Collector<'_> {
     fn annotation(&mut self, i: usize, mut a: RawAnn, names: &mut Interner) {
         if a.id == Some(Val::Seq) && a.image_id.is_none() {
-            self.err(ann_path(i, ""), "field-type", "annotation must be an object, found a list");
+            self.err(
+                ann_path(i, ""),
+                "field-type",
+                "annotation must be an object, found a list",
+            );
             return;
         }
         let id = self.req_int(i, "id", &a.id);
@@ -229,13 +251,20 @@ impl AnnSink for Collector<'_> {
         }
         let iscrowd = match &a.iscrowd {
             None => {
-                self.err(ann_path(i, "iscrowd"), "missing-field", "annotation has no \"iscrowd\"");
+                self.err(
+                    ann_path(i, "iscrowd"),
+                    "missing-field",
+                    "annotation has no \"iscrowd\"",
+                );
                 None
             }
             Some(Val::Int(n)) => Some(*n != 0),
             Some(Val::Bool(b)) => Some(*b),
             Some(o) => {
-                let msg = format!("annotation \"iscrowd\" must be an integer, found {}", o.kind());
+                let msg = format!(
+                    "annotation \"iscrowd\" must be an integer, found {}",
+                    o.kind()
+                );
                 self.err(ann_path(i, "iscrowd"), "field-type", msg);
                 None
             }
@@ -243,15 +272,27 @@ impl AnnSink for Collector<'_> {
         // bbox
         let bbox: Option<Vec<f64>> = match &a.bbox {
             Nums::Missing => {
-                self.err(ann_path(i, "bbox"), "missing-field", "annotation has no \"bbox\"");
+                self.err(
+                    ann_path(i, "bbox"),
+                    "missing-field",
+                    "annotation has no \"bbox\"",
+                );
                 None
             }
             Nums::NotList(k) => {
-                self.err(ann_path(i, "bbox"), "field-type", format!("\"bbox\" must be a list of 4 numbers, found {k}"));
+                self.err(
+                    ann_path(i, "bbox"),
+                    "field-type",
+                    format!("\"bbox\" must be a list of 4 numbers, found {k}"),
+                );
                 None
             }
             Nums::List { bad: true, .. } => {
-                self.err(ann_path(i, "bbox"), "field-type", "\"bbox\" must hold numbers only");
+                self.err(
+                    ann_path(i, "bbox"),
+                    "field-type",
+                    "\"bbox\" must hold numbers only",
+                );
                 None
             }
             Nums::List { values, .. } if values.is_empty() => None,
@@ -259,7 +300,10 @@ impl AnnSink for Collector<'_> {
                 self.err(
                     ann_path(i, "bbox"),
                     "bbox-values",
-                    format!("bbox has wrong value count {}; expected 4 (x, y, width, height)", values.len()),
+                    format!(
+                        "bbox has wrong value count {}; expected 4 (x, y, width, height)",
+                        values.len()
+                    ),
                 );
                 None
             }
@@ -279,7 +323,11 @@ impl AnnSink for Collector<'_> {
         // attributes
         let at = &a.attributes;
         if let Some(k) = at.bad {
-            self.err(ann_path(i, "attributes"), "field-type", format!("\"attributes\" must be an object, found {k}"));
+            self.err(
+                ann_path(i, "attributes"),
+                "field-type",
+                format!("\"attributes\" must be an object, found {k}"),
+            );
         }
         let occluded = at.occluded.as_ref().map(to_bool).unwrap_or(false);
         let rotation = match &at.rotation {
@@ -324,11 +372,16 @@ impl AnnSink for Collector<'_> {
                 Val::Str(_) | Val::Null => KIND_TEXT,
                 Val::Seq | Val::Map => return None,
             };
-            Some(AttributeValue { spec_id: n as i64 * 4 + kind, value: py_str(v)? })
+            Some(AttributeValue {
+                spec_id: n as i64 * 4 + kind,
+                value: py_str(v)?,
+            })
         };
         attrs.extend(at.other.iter().filter_map(|(n, v)| encode(*n, v)));
         if let Some(c) = iscrowd {
-            let n = *self.is_crowd_name.get_or_insert_with(|| names.get("is_crowd"));
+            let n = *self
+                .is_crowd_name
+                .get_or_insert_with(|| names.get("is_crowd"));
             attrs.extend(encode(n, &Val::Bool(c)));
         }
         if let Some(s) = &a.score {
@@ -337,7 +390,11 @@ impl AnnSink for Collector<'_> {
                     let n = *self.score_name.get_or_insert_with(|| names.get("score"));
                     attrs.extend(encode(n, s));
                 }
-                None => self.err(ann_path(i, "score"), "field-type", format!("\"score\" must be a number, found {}", s.kind())),
+                None => self.err(
+                    ann_path(i, "score"),
+                    "field-type",
+                    format!("\"score\" must be a number, found {}", s.kind()),
+                ),
             }
         }
         let mut shapes: Vec<(Shape, Option<(u32, u32)>)> = Vec::new();
@@ -345,15 +402,27 @@ impl AnnSink for Collector<'_> {
         if self.task == Task::Keypoints {
             match &a.keypoints {
                 Nums::Missing => {
-                    self.err(ann_path(i, "keypoints"), "missing-field", "annotation has no \"keypoints\"");
+                    self.err(
+                        ann_path(i, "keypoints"),
+                        "missing-field",
+                        "annotation has no \"keypoints\"",
+                    );
                     ok = false;
                 }
                 Nums::NotList(k) => {
-                    self.err(ann_path(i, "keypoints"), "field-type", format!("\"keypoints\" must be a list, found {k}"));
+                    self.err(
+                        ann_path(i, "keypoints"),
+                        "field-type",
+                        format!("\"keypoints\" must be a list, found {k}"),
+                    );
                     ok = false;
                 }
                 Nums::List { bad: true, .. } => {
-                    self.err(ann_path(i, "keypoints"), "field-type", "\"keypoints\" must hold numbers only");
+                    self.err(
+                        ann_path(i, "keypoints"),
+                        "field-type",
+                        "\"keypoints\" must hold numbers only",
+                    );
                     ok = false;
                 }
                 Nums::List { values, .. } => {
@@ -392,7 +461,11 @@ impl AnnSink for Collector<'_> {
         } else {
             match std::mem::take(&mut a.segmentation) {
                 Seg::Missing => {
-                    self.err(ann_path(i, "segmentation"), "missing-field", "annotation has no \"segmentation\"");
+                    self.err(
+                        ann_path(i, "segmentation"),
+                        "missing-field",
+                        "annotation has no \"segmentation\"",
+                    );
                     ok = false;
                 }
                 Seg::Bad(k) => {
@@ -405,7 +478,8 @@ impl AnnSink for Collector<'_> {
                 }
                 Seg::Polygons(parts) => {
                     let empty = parts.is_empty()
-                        || (parts.len() == 1 && matches!(&parts[0], Nums::List { values, .. } if values.is_empty()));
+                        || (parts.len() == 1
+                            && matches!(&parts[0], Nums::List { values, .. } if values.is_empty()));
                     if !empty {
                         for (k, p) in parts.into_iter().enumerate() {
                             match self.polygon(i, k, p) {
@@ -440,11 +514,22 @@ impl AnnSink for Collector<'_> {
         for (mut s, rle_size) in shapes {
             s.occluded = occluded;
             s.outside = outside;
-            s.rotation = if s.kind == ShapeType::Rectangle { rotation } else { 0.0 };
+            s.rotation = if s.kind == ShapeType::Rectangle {
+                rotation
+            } else {
+                0.0
+            };
             s.source = source.clone();
             s.group = if n > 1 { id.unwrap_or(0).max(1) } else { 0 };
             s.attributes = attrs.clone();
-            let k = self.store.push(s, Meta { ann: i as u32, image_id, category_id });
+            let k = self.store.push(
+                s,
+                Meta {
+                    ann: i as u32,
+                    image_id,
+                    category_id,
+                },
+            );
             if let Some(t) = &track {
                 self.store.tracks.insert(k, t.clone());
             }
@@ -465,7 +550,10 @@ impl Collector<'_> {
                 let d = Diagnostic::warning(
                     Location::json(&self.file, ann_path(w[1].1 as usize, "id")),
                     "duplicate-id",
-                    format!("annotation id {} is also used by $.annotations[{}]", w[1].0, w[0].1),
+                    format!(
+                        "annotation id {} is also used by $.annotations[{}]",
+                        w[1].0, w[0].1
+                    ),
                 );
                 self.diags.push(d);
             }
@@ -477,7 +565,11 @@ impl Collector<'_> {
         match p {
             Nums::Missing => None,
             Nums::NotList(kind) => {
-                self.err(path, "field-type", format!("a polygon must be a list of numbers, found {kind}"));
+                self.err(
+                    path,
+                    "field-type",
+                    format!("a polygon must be a list of numbers, found {kind}"),
+                );
                 None
             }
             Nums::List { bad: true, .. } => {
@@ -496,7 +588,10 @@ impl Collector<'_> {
                     self.err(
                         path,
                         "polygon-too-few-points",
-                        format!("polygon has invalid value count {}; expected at least 3 (x, y) pairs", values.len()),
+                        format!(
+                            "polygon has invalid value count {}; expected at least 3 (x, y) pairs",
+                            values.len()
+                        ),
                     );
                     None
                 } else {
@@ -507,36 +602,62 @@ impl Collector<'_> {
         }
     }
 
-    fn rle(&mut self, i: usize, counts: &Option<Counts>, size: &Nums) -> Option<(Vec<f64>, (u32, u32))> {
+    fn rle(
+        &mut self,
+        i: usize,
+        counts: &Option<Counts>,
+        size: &Nums,
+    ) -> Option<(Vec<f64>, (u32, u32))> {
         let hw = match size {
             Nums::List { values, bad: false } if values.len() == 2 => {
-                let ok = values.iter().all(|v| *v >= 0.0 && v.fract() == 0.0 && *v <= u32::MAX as f64);
+                let ok = values
+                    .iter()
+                    .all(|v| *v >= 0.0 && v.fract() == 0.0 && *v <= u32::MAX as f64);
                 if !ok {
-                    self.err(ann_path(i, "segmentation.size"), "rle-size", "RLE size must be two non-negative integers [height, width]");
+                    self.err(
+                        ann_path(i, "segmentation.size"),
+                        "rle-size",
+                        "RLE size must be two non-negative integers [height, width]",
+                    );
                     return None;
                 }
                 (values[0] as u32, values[1] as u32)
             }
             Nums::Missing => {
-                self.err(ann_path(i, "segmentation.size"), "missing-field", "RLE has no \"size\"");
+                self.err(
+                    ann_path(i, "segmentation.size"),
+                    "missing-field",
+                    "RLE has no \"size\"",
+                );
                 return None;
             }
             Nums::List { values, .. } => {
                 self.err(
                     ann_path(i, "segmentation.size"),
                     "rle-size",
-                    format!("RLE size has wrong value count {}; expected 2 values [height, width]", values.len()),
+                    format!(
+                        "RLE size has wrong value count {}; expected 2 values [height, width]",
+                        values.len()
+                    ),
                 );
                 return None;
             }
             Nums::NotList(k) => {
-                self.err(ann_path(i, "segmentation.size"), "field-type", format!("RLE size must be a list, found {k}"));
+                self.err(
+                    ann_path(i, "segmentation.size"),
+                    "field-type",
+                    format!("RLE size must be a list, found {k}"),
+                );
                 return None;
             }
         };
         let counts: Vec<u32> = match counts {
             None => {
-                self.err(ann_path(i, "segmentation.counts"), "missing-field", "RLE has no \"counts\"");
+                self.err(
+                    ann_path(i, "segmentation.counts"),
+                    "missing-field",
+                    "RLE has no \"counts\"",
+                );
                 return None;
             }
             Some(Counts::Bad(m)) => {
@@ -545,9 +666,15 @@ impl Collector<'_> {
             }
             Some(Counts::List(c)) => c.clone(),
             Some(Counts::Compressed(s)) => match coco_rle_string_to_counts(s) {
-                Ok(c) if c.iter().all(|v| *v <= u32::MAX as u64) => c.into_iter().map(|v| v as u32).collect(),
+                Ok(c) if c.iter().all(|v| *v <= u32::MAX as u64) => {
+                    c.into_iter().map(|v| v as u32).collect()
+                }
                 Ok(_) => {
-                    self.err(ann_path(i, "segmentation.counts"), "rle-counts", "compressed RLE holds a count that is too large");
+                    self.err(
+                        ann_path(i, "segmentation.counts"),
+                        "rle-counts",
+                        "compressed RLE holds a count that is too large",
+                    );
                     return None;
                 }
                 Err(e) => {
@@ -562,14 +689,21 @@ impl Collector<'_> {
             self.err(
                 ann_path(i, "segmentation.counts"),
                 "rle-counts",
-                format!("RLE counts cover {total} pixels but its size {}x{} has {area}", hw.0, hw.1),
+                format!(
+                    "RLE counts cover {total} pixels but its size {}x{} has {area}",
+                    hw.0, hw.1
+                ),
             );
             return None;
         }
         match counts_to_cvat(&counts, hw.0, hw.1) {
             Some(p) => Some((p, hw)),
             None => {
-                self.err(ann_path(i, "segmentation"), "rle-empty", "RLE mask has no pixels set");
+                self.err(
+                    ann_path(i, "segmentation"),
+                    "rle-empty",
+                    "RLE mask has no pixels set",
+                );
                 None
             }
         }
@@ -577,7 +711,8 @@ impl Collector<'_> {
 
     fn check_segmentation(&mut self, i: usize, seg: &Seg) {
         if let Seg::Polygons(parts) = seg {
-            let empty = parts.len() == 1 && matches!(&parts[0], Nums::List { values, .. } if values.is_empty());
+            let empty = parts.len() == 1
+                && matches!(&parts[0], Nums::List { values, .. } if values.is_empty());
             if !empty {
                 for (k, p) in parts.iter().enumerate() {
                     self.polygon(i, k, p.clone());
@@ -603,7 +738,12 @@ pub(crate) fn check_file(fd: &FileData, task: Task, diags: &mut Diagnostics) {
         parse::err(diags, file, path, code, msg);
     };
     if fd.raw.not_an_object {
-        e(diags, "$".into(), "field-type", "a COCO file must be a JSON object".into());
+        e(
+            diags,
+            "$".into(),
+            "field-type",
+            "a COCO file must be a JSON object".into(),
+        );
         return;
     }
     for (key, present) in [
@@ -625,29 +765,64 @@ pub(crate) fn check_file(fd: &FileData, task: Task, diags: &mut Diagnostics) {
     for (i, im) in fd.raw.images.iter().flatten().enumerate() {
         let p = |f: &str| format!("$.images[{i}].{f}");
         match &im.id {
-            None => e(diags, p("id"), "missing-field", "image has no \"id\"".into()),
+            None => e(
+                diags,
+                p("id"),
+                "missing-field",
+                "image has no \"id\"".into(),
+            ),
             Some(Val::Int(id)) => {
                 if let Some(prev) = seen.insert(*id, i) {
-                    e(diags, p("id"), "duplicate-id", format!("image id {id} is also used by $.images[{prev}]"));
+                    e(
+                        diags,
+                        p("id"),
+                        "duplicate-id",
+                        format!("image id {id} is also used by $.images[{prev}]"),
+                    );
                 }
             }
-            Some(v) => e(diags, p("id"), "field-type", format!("image \"id\" must be an integer, found {}", v.kind())),
+            Some(v) => e(
+                diags,
+                p("id"),
+                "field-type",
+                format!("image \"id\" must be an integer, found {}", v.kind()),
+            ),
         }
         match &im.file_name {
-            None => e(diags, p("file_name"), "missing-field", "image has no \"file_name\"".into()),
+            None => e(
+                diags,
+                p("file_name"),
+                "missing-field",
+                "image has no \"file_name\"".into(),
+            ),
             Some(Val::Str(_)) => {}
-            Some(v) => e(diags, p("file_name"), "field-type", format!("image \"file_name\" must be a string, found {}", v.kind())),
+            Some(v) => e(
+                diags,
+                p("file_name"),
+                "field-type",
+                format!("image \"file_name\" must be a string, found {}", v.kind()),
+            ),
         }
         for f in ["width", "height"] {
             let v = if f == "width" { &im.width } else { &im.height };
             match v {
                 None | Some(Val::Null) | Some(Val::Int(_)) => {}
                 Some(Val::Float(x)) if x.fract() == 0.0 && *x >= 0.0 => {}
-                Some(v) => e(diags, p(f), "field-type", format!("image {f:?} must be an integer, found {}", v.kind())),
+                Some(v) => e(
+                    diags,
+                    p(f),
+                    "field-type",
+                    format!("image {f:?} must be an integer, found {}", v.kind()),
+                ),
             }
             if let Some(Val::Int(n)) = v {
                 if *n < 0 || *n > u32::MAX as i64 {
-                    e(diags, p(f), "field-type", format!("image {f:?} {n} is out of range"));
+                    e(
+                        diags,
+                        p(f),
+                        "field-type",
+                        format!("image {f:?} {n} is out of range"),
+                    );
                 }
             }
         }
@@ -656,29 +831,69 @@ pub(crate) fn check_file(fd: &FileData, task: Task, diags: &mut Diagnostics) {
     for (i, c) in fd.raw.categories.iter().flatten().enumerate() {
         let p = |f: &str| format!("$.categories[{i}].{f}");
         match &c.id {
-            None => e(diags, p("id"), "missing-field", "category has no \"id\"".into()),
+            None => e(
+                diags,
+                p("id"),
+                "missing-field",
+                "category has no \"id\"".into(),
+            ),
             Some(Val::Int(id)) => {
                 if let Some(prev) = cats.insert(*id, i) {
-                    e(diags, p("id"), "duplicate-id", format!("category id {id} is also used by $.categories[{prev}]"));
+                    e(
+                        diags,
+                        p("id"),
+                        "duplicate-id",
+                        format!("category id {id} is also used by $.categories[{prev}]"),
+                    );
                 }
             }
-            Some(v) => e(diags, p("id"), "field-type", format!("category \"id\" must be an integer, found {}", v.kind())),
+            Some(v) => e(
+                diags,
+                p("id"),
+                "field-type",
+                format!("category \"id\" must be an integer, found {}", v.kind()),
+            ),
         }
         match &c.name {
-            None => e(diags, p("name"), "missing-field", "category has no \"name\"".into()),
+            None => e(
+                diags,
+                p("name"),
+                "missing-field",
+                "category has no \"name\"".into(),
+            ),
             Some(Val::Str(_)) => {}
-            Some(v) => e(diags, p("name"), "field-type", format!("category \"name\" must be a string, found {}", v.kind())),
+            Some(v) => e(
+                diags,
+                p("name"),
+                "field-type",
+                format!("category \"name\" must be a string, found {}", v.kind()),
+            ),
         }
         if task == Task::Keypoints {
             if c.keypoints.is_none() {
-                e(diags, p("keypoints"), "missing-field", "category has no \"keypoints\" list".into());
+                e(
+                    diags,
+                    p("keypoints"),
+                    "missing-field",
+                    "category has no \"keypoints\" list".into(),
+                );
             }
             if c.skeleton.is_none() {
-                e(diags, p("skeleton"), "missing-field", "category has no \"skeleton\" list".into());
+                e(
+                    diags,
+                    p("skeleton"),
+                    "missing-field",
+                    "category has no \"skeleton\" list".into(),
+                );
             }
             for (k, kp) in c.keypoints.iter().flatten().enumerate() {
                 if !matches!(kp, Val::Str(_)) {
-                    e(diags, format!("$.categories[{i}].keypoints[{k}]"), "field-type", format!("keypoint names must be strings, found {}", kp.kind()));
+                    e(
+                        diags,
+                        format!("$.categories[{i}].keypoints[{k}]"),
+                        "field-type",
+                        format!("keypoint names must be strings, found {}", kp.kind()),
+                    );
                 }
             }
         }
@@ -702,7 +917,13 @@ fn string(v: &Option<Val>) -> Option<&str> {
 
 /// Builds the dataset from parsed files. Errors are pushed to `diags`; the dataset is returned anyway.
 /// With `thorough`, also reports warnings (geometry far outside the image) that a read does not need.
-pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags: &mut Diagnostics, thorough: bool) -> Dataset {
+pub(crate) fn build(
+    files: Vec<FileData>,
+    task: Task,
+    opts: &ReadOptions,
+    diags: &mut Diagnostics,
+    thorough: bool,
+) -> Dataset {
     let mut ds = Dataset::default();
     let multi = files.len() > 1;
     // ---- labels
@@ -737,9 +958,12 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
             .filter_map(|c| int(&c.id).map(|id| (id, c)))
             .collect();
         cats.sort_by_key(|(id, _)| *id);
-        let names: std::collections::HashSet<&str> = cats.iter().filter_map(|(_, c)| string(&c.name)).collect();
+        let names: std::collections::HashSet<&str> =
+            cats.iter().filter_map(|(_, c)| string(&c.name)).collect();
         for (cid, c) in &cats {
-            let Some(name) = string(&c.name) else { continue };
+            let Some(name) = string(&c.name) else {
+                continue;
+            };
             let parent = string(&c.supercategory).filter(|p| !p.is_empty() && *p != name);
             if given.is_some() {
                 let found = ds
@@ -748,16 +972,22 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                     .find(|l| l.name == name)
                     .map(|l| l.id)
                     .or_else(|| {
-                        parent.and_then(|p| ds.labels.iter().find(|l| l.name == p)).and_then(|l| {
-                            l.sublabels.iter().find(|s| s.name == name).map(|s| s.id)
-                        })
+                        parent
+                            .and_then(|p| ds.labels.iter().find(|l| l.name == p))
+                            .and_then(|l| l.sublabels.iter().find(|s| s.name == name).map(|s| s.id))
                     });
                 match found {
                     Some(id) => {
                         map.insert(*cid, id);
                     }
                     None if used_cats[fi].contains(cid) => {
-                        let idx = fd.raw.categories.iter().flatten().position(|x| int(&x.id) == Some(*cid)).unwrap_or(0);
+                        let idx = fd
+                            .raw
+                            .categories
+                            .iter()
+                            .flatten()
+                            .position(|x| int(&x.id) == Some(*cid))
+                            .unwrap_or(0);
                         diags.push(
                             Diagnostic::error(
                                 Location::json(&fd.file, format!("$.categories[{idx}].name")),
@@ -772,8 +1002,9 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                 continue;
             }
             // no label list given: create labels
-            let as_sublabel = parent
-                .filter(|p| names.contains(p) && !used_cats[fi].contains(cid) && task == Task::Instances);
+            let as_sublabel = parent.filter(|p| {
+                names.contains(p) && !used_cats[fi].contains(cid) && task == Task::Instances
+            });
             if let Some(&id) = label_of_name.get(name) {
                 map.insert(*cid, id);
                 continue;
@@ -827,7 +1058,13 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                         let mut sorted: Vec<&Label> = l.sublabels.iter().collect();
                         sorted.sort_by_key(|s| s.id);
                         for (k, n) in kp.iter().enumerate() {
-                            subs.push(l.sublabels.iter().find(|s| &s.name == n).or(sorted.get(k).copied()).map(|s| s.id));
+                            subs.push(
+                                l.sublabels
+                                    .iter()
+                                    .find(|s| &s.name == n)
+                                    .or(sorted.get(k).copied())
+                                    .map(|s| s.id),
+                            );
                         }
                     }
                 } else if let Some(l) = ds.labels.iter_mut().find(|l| l.id == lid) {
@@ -893,7 +1130,10 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                 continue;
             }
             let name = string(&im.file_name).unwrap_or("").to_string();
-            let (w, h) = (int(&im.width).unwrap_or(0).clamp(0, u32::MAX as i64) as u32, int(&im.height).unwrap_or(0).clamp(0, u32::MAX as i64) as u32);
+            let (w, h) = (
+                int(&im.width).unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+                int(&im.height).unwrap_or(0).clamp(0, u32::MAX as i64) as u32,
+            );
             let frame = if opts.frames.is_some() {
                 match opts.frame_hint(&name) {
                     Some(f) => f.id,
@@ -904,7 +1144,9 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                                 "unknown-frame",
                                 format!("image {name:?} does not match any frame of the task"),
                             )
-                            .with_hint("the file names in the COCO file must match the task's frame names"),
+                            .with_hint(
+                                "the file names in the COCO file must match the task's frame names",
+                            ),
                         );
                         continue;
                     }
@@ -935,37 +1177,60 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
     let stop_frame = ds.frames.iter().map(|f| f.id).max().unwrap_or(0);
     // ---- attribute specs
     // (label id, name index in file) -> spec id, per file
-    let mut tracks: std::collections::BTreeMap<(usize, TrackKey), Vec<(Shape, bool, i64)>> = Default::default();
+    let mut tracks: std::collections::BTreeMap<(usize, TrackKey), Vec<TrackPart>> =
+        Default::default();
     let mut created: HashMap<i64, HashMap<String, (i64, InputType)>> = HashMap::new();
     let mut next_spec = ds.max_spec_id() + 1;
     let total: usize = files.iter().map(|f| f.store.len()).sum();
     let mut shapes_out: Vec<Shape> = Vec::with_capacity(total);
     for (fi, fd) in files.into_iter().enumerate() {
-        let FileData { file, mut store, names, .. } = fd;
+        let FileData {
+            file,
+            mut store,
+            names,
+            ..
+        } = fd;
         let meta = std::mem::take(&mut store.meta);
         let mut track_of = std::mem::take(&mut store.tracks);
         let rle_sizes = std::mem::take(&mut store.rle_sizes);
         for (k, mut shape) in store.drain().enumerate() {
-            let Some(&Meta { ann, image_id, category_id }) = meta.get(k) else { continue };
+            let Some(&Meta {
+                ann,
+                image_id,
+                category_id,
+            }) = meta.get(k)
+            else {
+                continue;
+            };
             let track = track_of.remove(&(k as u32));
             let rle_size = rle_sizes.get(&(k as u32)).copied();
             let attrs = std::mem::take(&mut shape.attributes);
             let i = ann as usize;
             let Some(&frame) = frame_of[fi].get(&image_id) else {
-                if !diags.items().iter().any(|d| d.location.json_path.as_deref() == Some(&ann_path(i, "image_id"))) {
+                if !diags
+                    .items()
+                    .iter()
+                    .any(|d| d.location.json_path.as_deref() == Some(&ann_path(i, "image_id")))
+                {
                     diags.push(
                         Diagnostic::error(
                             Location::json(&file, ann_path(i, "image_id")),
                             "unknown-image-id",
                             format!("unknown image id {image_id}: no entry of \"images\" has it"),
                         )
-                        .with_hint("every annotation's image_id must be the id of an image in \"images\""),
+                        .with_hint(
+                            "every annotation's image_id must be the id of an image in \"images\"",
+                        ),
                     );
                 }
                 continue;
             };
             let Some(&label_id) = cat_label[fi].get(&category_id) else {
-                if !diags.items().iter().any(|d| d.location.json_path.as_deref() == Some(&ann_path(i, "category_id"))) {
+                if !diags
+                    .items()
+                    .iter()
+                    .any(|d| d.location.json_path.as_deref() == Some(&ann_path(i, "category_id")))
+                {
                     diags.push(
                         Diagnostic::error(
                             Location::json(&file, ann_path(i, "category_id")),
@@ -992,8 +1257,16 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
             }
             if thorough && shape.kind != ShapeType::Skeleton {
                 if let Some(msg) = check_points(shape.kind, &shape.points, size) {
-                    let field = if shape.kind == ShapeType::Rectangle { "bbox" } else { "segmentation" };
-                    diags.push(Diagnostic::warning(Location::json(&file, ann_path(i, field)), "geometry", msg));
+                    let field = if shape.kind == ShapeType::Rectangle {
+                        "bbox"
+                    } else {
+                        "segmentation"
+                    };
+                    diags.push(Diagnostic::warning(
+                        Location::json(&file, ann_path(i, field)),
+                        "geometry",
+                        msg,
+                    ));
                 }
             }
             if shape.kind == ShapeType::Skeleton {
@@ -1019,12 +1292,25 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
             let mut values: Vec<AttributeValue> = Vec::new();
             for av in attrs {
                 let (ni, code) = (av.spec_id / 4, av.spec_id % 4);
-                let name = names.names.get(ni as usize).map(|s| s.as_str()).unwrap_or("");
+                let name = names
+                    .names
+                    .get(ni as usize)
+                    .map(|s| s.as_str())
+                    .unwrap_or("");
                 let text = av.value;
                 if given.is_some() {
-                    if let Some(spec) = label_specs.and_then(|l| l.attributes.iter().find(|a| a.name == name)) {
-                        let value = if spec.input_type == InputType::Checkbox { text.to_lowercase() } else { text };
-                        values.push(AttributeValue { spec_id: spec.id, value });
+                    if let Some(spec) =
+                        label_specs.and_then(|l| l.attributes.iter().find(|a| a.name == name))
+                    {
+                        let value = if spec.input_type == InputType::Checkbox {
+                            text.to_lowercase()
+                        } else {
+                            text
+                        };
+                        values.push(AttributeValue {
+                            spec_id: spec.id,
+                            value,
+                        });
                     }
                     continue;
                 }
@@ -1041,16 +1327,28 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                     per_label.insert(name.to_string(), (next_spec, kind));
                     next_spec += 1;
                 }
-                let Some(entry) = per_label.get_mut(name) else { continue };
+                let Some(entry) = per_label.get_mut(name) else {
+                    continue;
+                };
                 if entry.1 != kind {
                     entry.1 = InputType::Text;
                 }
-                let value = if kind == InputType::Checkbox { text.to_lowercase() } else { text };
-                values.push(AttributeValue { spec_id: entry.0, value });
+                let value = if kind == InputType::Checkbox {
+                    text.to_lowercase()
+                } else {
+                    text
+                };
+                values.push(AttributeValue {
+                    spec_id: entry.0,
+                    value,
+                });
             }
             shape.attributes = values;
             match track {
-                Some((key, keyframe)) => tracks.entry((fi, key)).or_default().push((shape, keyframe, label_id)),
+                Some((key, keyframe)) => tracks
+                    .entry((fi, key))
+                    .or_default()
+                    .push((shape, keyframe, label_id)),
                 None => shapes_out.push(shape),
             }
         }
@@ -1068,7 +1366,14 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
                     InputType::Checkbox => ("false".to_string(), vec!["false".to_string()]),
                     _ => (String::new(), Vec::new()),
                 };
-                l.attributes.push(AttributeSpec { id, name, mutable: false, input_type: kind, default_value, values });
+                l.attributes.push(AttributeSpec {
+                    id,
+                    name,
+                    mutable: false,
+                    input_type: kind,
+                    default_value,
+                    values,
+                });
             }
         }
         // a created spec is mutable when its value changes along a track
@@ -1100,12 +1405,18 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
     let mutable_of: HashMap<i64, bool> = ds
         .labels
         .iter()
-        .flat_map(|l| l.attributes.iter().chain(l.sublabels.iter().flat_map(|s| s.attributes.iter())))
+        .flat_map(|l| {
+            l.attributes
+                .iter()
+                .chain(l.sublabels.iter().flat_map(|s| s.attributes.iter()))
+        })
         .map(|a| (a.id, a.mutable))
         .collect();
     for ((_, _), mut shapes) in tracks {
         shapes.sort_by_key(|(s, _, _)| s.frame);
-        let Some((first, _, label_id)) = shapes.first() else { continue };
+        let Some((first, _, label_id)) = shapes.first() else {
+            continue;
+        };
         let (label_id, source, group) = (*label_id, first.source.clone(), 0);
         let mut track_attrs: Vec<AttributeValue> = Vec::new();
         let to_tracked = |s: &Shape, keyframe: bool| {
@@ -1190,9 +1501,17 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
         for s in &shapes_out[i..j] {
             *counts.entry(s.group).or_default() += 1;
         }
-        let keep: Vec<i64> = counts.iter().filter(|(g, n)| **g != 0 && **n > 1).map(|(g, _)| *g).collect();
+        let keep: Vec<i64> = counts
+            .iter()
+            .filter(|(g, n)| **g != 0 && **n > 1)
+            .map(|(g, _)| *g)
+            .collect();
         for s in &mut shapes_out[i..j] {
-            s.group = keep.iter().position(|g| *g == s.group).map(|k| k as i64 + 1).unwrap_or(0);
+            s.group = keep
+                .iter()
+                .position(|g| *g == s.group)
+                .map(|k| k as i64 + 1)
+                .unwrap_or(0);
         }
         i = j;
     }
@@ -1201,15 +1520,20 @@ pub(crate) fn build(files: Vec<FileData>, task: Task, opts: &ReadOptions, diags:
 }
 
 fn find_label(labels: &[Label], id: i64) -> Option<&Label> {
-    labels
-        .iter()
-        .find(|l| l.id == id)
-        .or_else(|| labels.iter().flat_map(|l| l.sublabels.iter()).find(|s| s.id == id))
+    labels.iter().find(|l| l.id == id).or_else(|| {
+        labels
+            .iter()
+            .flat_map(|l| l.sublabels.iter())
+            .find(|s| s.id == id)
+    })
 }
 
 /// The server's `_validate_track_shapes`: keeps keyframes, visibility changes and shapes after gaps;
 /// closes gaps and the end of the track with outside shapes.
-pub(crate) fn infer_keyframes(shapes: Vec<(TrackedShape, bool)>, stop_frame: u32) -> Vec<TrackedShape> {
+pub(crate) fn infer_keyframes(
+    shapes: Vec<(TrackedShape, bool)>,
+    stop_frame: u32,
+) -> Vec<TrackedShape> {
     let mut out: Vec<TrackedShape> = Vec::new();
     let mut prev: Option<TrackedShape> = None;
     for (shape, keyframe) in shapes {
@@ -1256,6 +1580,9 @@ mod tests {
         let counts = [3u32, 4, 3];
         let got = counts_to_cvat(&counts, 5, 2).unwrap();
         let bm = cvat_format_api::geometry::coco_counts_to_bitmap(&[3, 4, 3], 2, 5).unwrap();
-        assert_eq!(got, cvat_format_api::geometry::bitmap_to_cvat_rle(&bm).unwrap());
+        assert_eq!(
+            got,
+            cvat_format_api::geometry::bitmap_to_cvat_rle(&bm).unwrap()
+        );
     }
 }

@@ -68,7 +68,11 @@ pub(crate) fn flat_labels(ds: &Dataset) -> Vec<(&Label, Option<&Label>)> {
     all
 }
 
-fn convert_attrs(label: Option<&Label>, values: &[AttributeValue], report: &mut DropReport) -> Vec<(String, AttrOut)> {
+fn convert_attrs(
+    label: Option<&Label>,
+    values: &[AttributeValue],
+    report: &mut DropReport,
+) -> Vec<(String, AttrOut)> {
     let mut out = Vec::new();
     let Some(label) = label else { return out };
     for spec in &label.attributes {
@@ -87,7 +91,10 @@ fn cast_attr(spec: &AttributeSpec, raw: &str, report: &mut DropReport) -> AttrOu
         InputType::Number => match raw.trim().parse::<f64>() {
             Ok(v) => AttrOut::Float(v),
             Err(_) => {
-                report.add("number attribute values that are not numbers (written as text)", 1);
+                report.add(
+                    "number attribute values that are not numbers (written as text)",
+                    1,
+                );
                 AttrOut::Str(raw.to_string())
             }
         },
@@ -95,6 +102,9 @@ fn cast_attr(spec: &AttributeSpec, raw: &str, report: &mut DropReport) -> AttrOu
         _ => AttrOut::Str(raw.to_string()),
     }
 }
+
+/// A skeleton element of a frame: (label id, points, occluded, outside, keyframe of its track frame).
+type ElementItem = (i64, Vec<f64>, bool, bool, Option<bool>);
 
 /// A shape of one frame before conversion (a plain shape or a track's frame).
 struct FrameItem<'a> {
@@ -109,7 +119,7 @@ struct FrameItem<'a> {
     /// (track index, keyframe) for shapes from tracks.
     track: Option<(usize, bool)>,
     /// Skeleton elements: (label id, points, occluded, outside, keyframe of the element's track frame).
-    elements: Vec<(i64, Vec<f64>, bool, bool, Option<bool>)>,
+    elements: Vec<ElementItem>,
 }
 
 pub(crate) struct Writer<'a> {
@@ -133,7 +143,11 @@ struct TrackFrame {
 impl<'a> Writer<'a> {
     pub fn new(ds: &'a Dataset, task: Task) -> Self {
         let flat = flat_labels(ds);
-        let cat_of = flat.iter().enumerate().map(|(i, (l, _))| (l.id, i)).collect();
+        let cat_of = flat
+            .iter()
+            .enumerate()
+            .map(|(i, (l, _))| (l.id, i))
+            .collect();
         let labels = flat.iter().map(|(l, _)| (l.id, *l)).collect();
         let mut w = Writer {
             ds,
@@ -155,7 +169,13 @@ impl<'a> Writer<'a> {
     fn end_frame(&self) -> u32 {
         let from_frames = self.ds.frames.iter().map(|f| f.id + 1).max();
         from_frames.unwrap_or_else(|| {
-            let s = self.ds.shapes.iter().map(|s| s.frame + 1).max().unwrap_or(0);
+            let s = self
+                .ds
+                .shapes
+                .iter()
+                .map(|s| s.frame + 1)
+                .max()
+                .unwrap_or(0);
             let t = self
                 .ds
                 .tracks
@@ -183,20 +203,27 @@ impl<'a> Writer<'a> {
                 let present: std::collections::HashSet<u32> =
                     by_frame.iter().map(|f| f.shape.frame).collect();
                 for e in &t.elements {
-                    let es = interpolated_shapes(e.frame, &e.shapes, end, true, &|f| present.contains(&f));
+                    let es = interpolated_shapes(e.frame, &e.shapes, end, true, &|f| {
+                        present.contains(&f)
+                    });
                     for s in es {
                         if let Some(tf) = by_frame.iter_mut().find(|tf| tf.shape.frame == s.frame) {
                             tf.elements.push((e.label_id, s));
                         }
                     }
                 }
-                by_frame.retain(|tf| tf.elements.is_empty() || !tf.elements.iter().all(|(_, e)| e.outside));
+                by_frame.retain(|tf| {
+                    tf.elements.is_empty() || !tf.elements.iter().all(|(_, e)| e.outside)
+                });
             }
             for tf in by_frame {
                 if tf.shape.outside {
                     continue;
                 }
-                self.track_frames.entry(tf.shape.frame).or_default().push(tf);
+                self.track_frames
+                    .entry(tf.shape.frame)
+                    .or_default()
+                    .push(tf);
             }
         }
     }
@@ -242,7 +269,15 @@ impl<'a> Writer<'a> {
                     elements: tf
                         .elements
                         .iter()
-                        .map(|(l, e)| (*l, e.points.clone(), e.occluded, e.outside, Some(e.keyframe)))
+                        .map(|(l, e)| {
+                            (
+                                *l,
+                                e.points.clone(),
+                                e.occluded,
+                                e.outside,
+                                Some(e.keyframe),
+                            )
+                        })
                         .collect(),
                 });
             }
@@ -288,7 +323,9 @@ impl<'a> Writer<'a> {
                         raster::np_round2(p[1] + h),
                     ]))
                 }
-                ShapeType::Polygon => Some(Geom::Polygon(p.iter().map(|v| raster::np_round2(*v)).collect())),
+                ShapeType::Polygon => Some(Geom::Polygon(
+                    p.iter().map(|v| raster::np_round2(*v)).collect(),
+                )),
                 ShapeType::Ellipse if p.len() == 4 && frame.has_size() => {
                     let m = raster::ellipse_mask(
                         p[0],
@@ -345,7 +382,8 @@ impl<'a> Writer<'a> {
                     geom,
                 });
             } else if matches!(it.kind, ShapeType::Ellipse | ShapeType::Mask) && !frame.has_size() {
-                self.report.add("masks and ellipses on frames of unknown size", 1);
+                self.report
+                    .add("masks and ellipses on frames of unknown size", 1);
             }
         }
         out
@@ -435,8 +473,14 @@ fn max_bbox(boxes: &[[f64; 4]]) -> [f64; 4] {
     }
     let x0 = boxes.iter().map(|b| b[0]).fold(f64::INFINITY, f64::min);
     let y0 = boxes.iter().map(|b| b[1]).fold(f64::INFINITY, f64::min);
-    let x1 = boxes.iter().map(|b| b[0] + b[2]).fold(f64::NEG_INFINITY, f64::max);
-    let y1 = boxes.iter().map(|b| b[1] + b[3]).fold(f64::NEG_INFINITY, f64::max);
+    let x1 = boxes
+        .iter()
+        .map(|b| b[0] + b[2])
+        .fold(f64::NEG_INFINITY, f64::max);
+    let y1 = boxes
+        .iter()
+        .map(|b| b[1] + b[3])
+        .fold(f64::NEG_INFINITY, f64::max);
     [x0, y0, x1 - x0, y1 - y0]
 }
 
@@ -448,7 +492,12 @@ struct Instance<'x> {
     bbox: [f64; 4],
 }
 
-fn instance_parts<'x>(group: &[&'x DmAnn], w: u32, h: u32, report: &mut DropReport) -> Option<Instance<'x>> {
+fn instance_parts<'x>(
+    group: &[&'x DmAnn],
+    w: u32,
+    h: u32,
+    report: &mut DropReport,
+) -> Option<Instance<'x>> {
     let boxes = group.iter().filter(|a| matches!(a.geom, Geom::Bbox(_)));
     let polys = group.iter().filter(|a| matches!(a.geom, Geom::Polygon(_)));
     let masks = group.iter().filter(|a| matches!(a.geom, Geom::Mask(_)));
@@ -594,7 +643,11 @@ impl Writer<'_> {
         // subsets in order of first appearance
         let mut subsets: Vec<&str> = Vec::new();
         for f in &self.ds.frames {
-            let s = f.subset.as_deref().filter(|s| !s.is_empty()).unwrap_or("default");
+            let s = f
+                .subset
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("default");
             if !subsets.contains(&s) {
                 subsets.push(s);
             }
@@ -614,7 +667,13 @@ impl Writer<'_> {
             let sub_frames: Vec<&Frame> = frames
                 .iter()
                 .copied()
-                .filter(|f| f.subset.as_deref().filter(|s| !s.is_empty()).unwrap_or("default") == subset)
+                .filter(|f| {
+                    f.subset
+                        .as_deref()
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or("default")
+                        == subset
+                })
                 .collect();
             let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
             buf.extend_from_slice(br#"{"licenses":[{"name":"","id":0,"url":""}],"info":{"contributor":"","date_created":"","description":"","url":"","version":"","year":""},"categories":["#);
@@ -626,9 +685,17 @@ impl Writer<'_> {
                     buf.push(b',');
                 }
                 image_id += 1;
-                buf.extend_from_slice(format!(r#"{{"id":{image_id},"width":{},"height":{},"file_name":"#, f.width, f.height).as_bytes());
+                buf.extend_from_slice(
+                    format!(
+                        r#"{{"id":{image_id},"width":{},"height":{},"file_name":"#,
+                        f.width, f.height
+                    )
+                    .as_bytes(),
+                );
                 jstr(&mut buf, &file_name(f));
-                buf.extend_from_slice(br#","license":0,"flickr_url":"","coco_url":"","date_captured":0}"#);
+                buf.extend_from_slice(
+                    br#","license":0,"flickr_url":"","coco_url":"","date_captured":0}"#,
+                );
             }
             buf.extend_from_slice(br#"],"annotations":["#);
             let w = out.file(&rel)?;
@@ -656,7 +723,10 @@ impl Writer<'_> {
         self.report.add("tags", ds.tags.len());
         let count = |kind: ShapeType| {
             ds.shapes.iter().filter(|s| s.kind == kind).count()
-                + ds.tracks.iter().filter(|t| t.shapes.first().map(|s| s.kind) == Some(kind)).count()
+                + ds.tracks
+                    .iter()
+                    .filter(|t| t.shapes.first().map(|s| s.kind) == Some(kind))
+                    .count()
         };
         let (lines, points, cuboids, skeletons) = (
             count(ShapeType::Polyline),
@@ -677,7 +747,8 @@ impl Writer<'_> {
                 self.report.add("points (shapes and tracks)", points);
                 self.report.add("cuboids (shapes and tracks)", cuboids);
                 self.report.add("skeletons (shapes and tracks)", skeletons);
-                self.report.add("ellipses (written as crowd masks)", ellipses);
+                self.report
+                    .add("ellipses (written as crowd masks)", ellipses);
             }
             Task::Keypoints => {
                 self.report.add("polylines (shapes and tracks)", lines);
@@ -685,11 +756,18 @@ impl Writer<'_> {
                 self.report.add("cuboids (shapes and tracks)", cuboids);
                 self.report.add("ellipses (shapes and tracks)", ellipses);
                 self.report.add("masks (shapes and tracks)", masks);
-                self.report.add("rectangles and polygons not grouped with a skeleton", 0);
+                self.report
+                    .add("rectangles and polygons not grouped with a skeleton", 0);
             }
         }
-        self.report.add("z_order values (COCO has no z order)", ds.shapes.iter().filter(|s| s.z_order != 0).count());
-        self.report.add("tracks expanded into per-frame shapes (identity kept as the 'track_id' attribute)", ds.tracks.len());
+        self.report.add(
+            "z_order values (COCO has no z order)",
+            ds.shapes.iter().filter(|s| s.z_order != 0).count(),
+        );
+        self.report.add(
+            "tracks expanded into per-frame shapes (identity kept as the 'track_id' attribute)",
+            ds.tracks.len(),
+        );
     }
 
     fn write_categories(&self, buf: &mut Vec<u8>) {
@@ -710,7 +788,10 @@ impl Writer<'_> {
                 buf.extend_from_slice(br#","keypoints":["#);
                 let (names, joints) = if l.kind == LabelType::Skeleton || !l.sublabels.is_empty() {
                     (
-                        sorted_sublabels(l).iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+                        sorted_sublabels(l)
+                            .iter()
+                            .map(|s| s.name.clone())
+                            .collect::<Vec<_>>(),
                         svg_joints(&l.svg),
                     )
                 } else {
@@ -744,14 +825,22 @@ impl Writer<'_> {
         let refs: Vec<&DmAnn> = anns.iter().collect();
         match self.task {
             Task::Instances => {
-                let inst: Vec<&DmAnn> = refs.iter().copied().filter(|a| !matches!(a.geom, Geom::Skeleton(_))).collect();
+                let inst: Vec<&DmAnn> = refs
+                    .iter()
+                    .copied()
+                    .filter(|a| !matches!(a.geom, Geom::Skeleton(_)))
+                    .collect();
                 if !f.has_size() {
-                    self.report.add("shapes on frames of unknown size (the server skips them)", inst.len());
+                    self.report.add(
+                        "shapes on frames of unknown size (the server skips them)",
+                        inst.len(),
+                    );
                     return;
                 }
                 for group in find_instances(&inst) {
                     if group.len() > 1 {
-                        self.report.add("grouped shapes merged into one annotation", group.len() - 1);
+                        self.report
+                            .add("grouped shapes merged into one annotation", group.len() - 1);
                     }
                     if let Some(i) = instance_parts(&group, w, h, &mut self.report) {
                         self.write_instance(&i, None, f, image_id, ann_id, buf);
@@ -759,7 +848,11 @@ impl Writer<'_> {
                 }
             }
             Task::Keypoints => {
-                let skeletons: Vec<&DmAnn> = refs.iter().copied().filter(|a| matches!(a.geom, Geom::Skeleton(_))).collect();
+                let skeletons: Vec<&DmAnn> = refs
+                    .iter()
+                    .copied()
+                    .filter(|a| matches!(a.geom, Geom::Skeleton(_)))
+                    .collect();
                 if skeletons.is_empty() {
                     return;
                 }
@@ -790,9 +883,15 @@ impl Writer<'_> {
                 if !f.has_size() {
                     return;
                 }
-                let inst: Vec<&DmAnn> = refs.iter().copied().filter(|a| !matches!(a.geom, Geom::Skeleton(_))).collect();
+                let inst: Vec<&DmAnn> = refs
+                    .iter()
+                    .copied()
+                    .filter(|a| !matches!(a.geom, Geom::Skeleton(_)))
+                    .collect();
                 for group in find_instances(&inst) {
-                    let Some(i) = instance_parts(&group, w, h, &mut self.report) else { continue };
+                    let Some(i) = instance_parts(&group, w, h, &mut self.report) else {
+                        continue;
+                    };
                     if i.leader.group == 0 {
                         continue;
                     }
@@ -809,7 +908,15 @@ impl Writer<'_> {
         }
     }
 
-    fn write_instance(&mut self, inst: &Instance, keypoints: Option<&DmAnn>, f: &Frame, image_id: u64, ann_id: &mut u64, buf: &mut Vec<u8>) {
+    fn write_instance(
+        &mut self,
+        inst: &Instance,
+        keypoints: Option<&DmAnn>,
+        f: &Frame,
+        image_id: u64,
+        ann_id: &mut u64,
+        buf: &mut Vec<u8>,
+    ) {
         let (w, h) = (f.width, f.height);
         let bbox = inst.bbox;
         let (crowd, area) = if let Some(c) = &inst.mask {
@@ -825,7 +932,11 @@ impl Writer<'_> {
             } else {
                 let mut m = ColMask::new(ww, hh);
                 for p in &inst.polygons {
-                    m.union(&ColMask::from_counts(&raster::poly_to_rle(p, hh, ww), ww, hh));
+                    m.union(&ColMask::from_counts(
+                        &raster::poly_to_rle(p, hh, ww),
+                        ww,
+                        hh,
+                    ));
                 }
                 m.data.iter().map(|&v| v as u64).sum()
             };
@@ -837,7 +948,14 @@ impl Writer<'_> {
             buf.push(b',');
         }
         *ann_id += 1;
-        buf.extend_from_slice(format!(r#"{{"id":{},"image_id":{image_id},"category_id":{},"segmentation":"#, ann_id, inst.leader.cat + 1).as_bytes());
+        buf.extend_from_slice(
+            format!(
+                r#"{{"id":{},"image_id":{image_id},"category_id":{},"segmentation":"#,
+                ann_id,
+                inst.leader.cat + 1
+            )
+            .as_bytes(),
+        );
         if let Some(c) = &inst.mask {
             buf.extend_from_slice(br#"{"counts":["#);
             for (i, v) in c.iter().enumerate() {

@@ -16,9 +16,17 @@ fn rich_a() -> Dataset {
     Dataset::from_task_dir(&shared("cvat/exports/rich-A")).expect("rich-A loads")
 }
 
-fn write_files(f: &dyn Format, ds: &Dataset) -> (std::collections::BTreeMap<String, Vec<u8>>, cvat_format_api::DropReport) {
+fn write_files(
+    f: &dyn Format,
+    ds: &Dataset,
+) -> (
+    std::collections::BTreeMap<String, Vec<u8>>,
+    cvat_format_api::DropReport,
+) {
     let mut sink = MemorySink::default();
-    let report = f.write(ds, &mut sink, &WriteOptions::default()).expect("write");
+    let report = f
+        .write(ds, &mut sink, &WriteOptions::default())
+        .expect("write");
     (sink.into_files(), report)
 }
 
@@ -62,9 +70,18 @@ fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
 #[test]
 fn coco_export_of_rich_a_matches_the_real_server() {
     let (files, report) = write_files(&Coco, &rich_a());
-    assert_eq!(files.keys().collect::<Vec<_>>(), vec!["annotations/instances_default.json"]);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        vec!["annotations/instances_default.json"]
+    );
     let ours: Value = serde_json::from_slice(&files["annotations/instances_default.json"]).unwrap();
-    let real: Value = serde_json::from_slice(&std::fs::read(shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap()).unwrap();
+    let real: Value = serde_json::from_slice(
+        &std::fs::read(shared(
+            "cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let mut d = Vec::new();
     diff("$", &ours, &real, &mut d);
     assert!(d.is_empty(), "differences:\n{}", d.join("\n"));
@@ -74,8 +91,12 @@ fn coco_export_of_rich_a_matches_the_real_server() {
 #[test]
 fn keypoints_export_of_rich_a_matches_the_real_server() {
     let (files, _) = write_files(&CocoKeypoints, &rich_a());
-    assert_eq!(files.keys().collect::<Vec<_>>(), vec!["annotations/person_keypoints_default.json"]);
-    let ours: Value = serde_json::from_slice(&files["annotations/person_keypoints_default.json"]).unwrap();
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        vec!["annotations/person_keypoints_default.json"]
+    );
+    let ours: Value =
+        serde_json::from_slice(&files["annotations/person_keypoints_default.json"]).unwrap();
     let real: Value = serde_json::from_slice(&std::fs::read(shared("cvat/exports/rich-A/export/COCO_Keypoints_1.0/annotations/person_keypoints_default.json")).unwrap()).unwrap();
     let mut d = Vec::new();
     diff("$", &ours, &real, &mut d);
@@ -132,16 +153,26 @@ fn normalized(v: &Value, label_off: i64, spec_off: i64) -> Value {
 fn reimport_check(f: &dyn Format, export_dir: &str, reimport: &str, label_off: i64, spec_off: i64) {
     let task = rich_a();
     let input = Input::open(&shared(export_dir)).unwrap();
-    let opts = ReadOptions::default().with_labels(task.labels.clone()).with_frames(task.frames.clone());
+    let opts = ReadOptions::default()
+        .with_labels(task.labels.clone())
+        .with_frames(task.frames.clone());
     let ds = f.read(&input, &opts).expect("reads the real export");
     let ours = normalized(&ds.annotations_json(), 0, 0);
     let real: Value = serde_json::from_slice(&std::fs::read(shared(reimport)).unwrap()).unwrap();
     let real = normalized(&real, label_off, spec_off);
-    assert!(real["shapes"].as_array().unwrap().len() + real["tracks"].as_array().unwrap().len() > 0);
+    assert!(
+        real["shapes"].as_array().unwrap().len() + real["tracks"].as_array().unwrap().len() > 0
+    );
     for key in ["tags", "shapes", "tracks"] {
         let mut d = Vec::new();
         diff(&format!("$.{key}"), &ours[key], &real[key], &mut d);
-        assert!(d.is_empty(), "{export_dir} {key}:\n{}\nours: {}\nreal: {}", d.join("\n"), ours[key], real[key]);
+        assert!(
+            d.is_empty(),
+            "{export_dir} {key}:\n{}\nours: {}\nreal: {}",
+            d.join("\n"),
+            ours[key],
+            real[key]
+        );
     }
 }
 
@@ -150,12 +181,24 @@ fn reimport_check(f: &dyn Format, export_dir: &str, reimport: &str, label_off: i
 // COCO Keypoints task: labels 62.. for 38..).
 #[test]
 fn reading_the_real_coco_export_gives_what_the_server_reimport_kept() {
-    reimport_check(&Coco, "cvat/exports/rich-A/export/COCO_1.0", "cvat/exports/rich-A/reimport/COCO_1.0.json", 12, 6);
+    reimport_check(
+        &Coco,
+        "cvat/exports/rich-A/export/COCO_1.0",
+        "cvat/exports/rich-A/reimport/COCO_1.0.json",
+        12,
+        6,
+    );
 }
 
 #[test]
 fn reading_the_real_keypoints_export_gives_what_the_server_reimport_kept() {
-    reimport_check(&CocoKeypoints, "cvat/exports/rich-A/export/COCO_Keypoints_1.0", "cvat/exports/rich-A/reimport/COCO_Keypoints_1.0.json", 24, 0);
+    reimport_check(
+        &CocoKeypoints,
+        "cvat/exports/rich-A/export/COCO_Keypoints_1.0",
+        "cvat/exports/rich-A/reimport/COCO_Keypoints_1.0.json",
+        24,
+        0,
+    );
 }
 
 /// Each malformed case of datumaro's COCO tests must give our diagnostic for the error datumaro raises.
@@ -167,19 +210,56 @@ fn malformed_files_give_the_expected_located_errors() {
     assert_eq!(expected.len(), 23);
     // datumaro error -> (our code, JSON path, a word the message must contain)
     let map = |err: &str| -> Option<(&'static str, &'static str, &'static str)> {
-        let field: &'static str = leak(err.rsplit_once('(').map(|(_, f)| f.trim_end_matches(')')).unwrap_or("").to_string());
+        let field: &'static str = leak(
+            err.rsplit_once('(')
+                .map(|(_, f)| f.trim_end_matches(')'))
+                .unwrap_or("")
+                .to_string(),
+        );
         Some(match err {
             "none" => return None,
-            e if e.starts_with("ItemImportError <- MissingFieldError") => ("missing-field", leak(format!("$.images[0].{field}")), field),
-            e if e.starts_with("ItemImportError <- InvalidFieldTypeError") => ("field-type", leak(format!("$.images[0].{field}")), field),
-            e if e.starts_with("AnnotationImportError <- MissingFieldError") => ("missing-field", leak(format!("$.annotations[0].{field}")), field),
-            e if e.starts_with("MissingFieldError(") && ["images", "annotations", "categories"].contains(&field) => ("missing-field", leak(format!("$.{field}")), field),
-            e if e.starts_with("MissingFieldError(") => ("missing-field", leak(format!("$.categories[0].{field}")), field),
-            e if e.starts_with("UndeclaredLabelError") => ("undeclared-label", "$.annotations[0].category_id", "2"),
-            e if e.contains("Bbox has wrong value count") => ("bbox-values", "$.annotations[0].bbox", "wrong value count"),
-            e if e.contains("not divisible by 2") => ("polygon-odd", "$.annotations[0].segmentation[0]", "not divisible by 2"),
-            e if e.contains("at least 3") => ("polygon-too-few-points", "$.annotations[0].segmentation[0]", "at least 3"),
-            e if e.contains("Unknown image id") => ("unknown-image-id", "$.annotations[0].image_id", "unknown image id"),
+            e if e.starts_with("ItemImportError <- MissingFieldError") => {
+                ("missing-field", leak(format!("$.images[0].{field}")), field)
+            }
+            e if e.starts_with("ItemImportError <- InvalidFieldTypeError") => {
+                ("field-type", leak(format!("$.images[0].{field}")), field)
+            }
+            e if e.starts_with("AnnotationImportError <- MissingFieldError") => (
+                "missing-field",
+                leak(format!("$.annotations[0].{field}")),
+                field,
+            ),
+            e if e.starts_with("MissingFieldError(")
+                && ["images", "annotations", "categories"].contains(&field) =>
+            {
+                ("missing-field", leak(format!("$.{field}")), field)
+            }
+            e if e.starts_with("MissingFieldError(") => (
+                "missing-field",
+                leak(format!("$.categories[0].{field}")),
+                field,
+            ),
+            e if e.starts_with("UndeclaredLabelError") => {
+                ("undeclared-label", "$.annotations[0].category_id", "2")
+            }
+            e if e.contains("Bbox has wrong value count") => {
+                ("bbox-values", "$.annotations[0].bbox", "wrong value count")
+            }
+            e if e.contains("not divisible by 2") => (
+                "polygon-odd",
+                "$.annotations[0].segmentation[0]",
+                "not divisible by 2",
+            ),
+            e if e.contains("at least 3") => (
+                "polygon-too-few-points",
+                "$.annotations[0].segmentation[0]",
+                "at least 3",
+            ),
+            e if e.contains("Unknown image id") => (
+                "unknown-image-id",
+                "$.annotations[0].image_id",
+                "unknown image id",
+            ),
             other => panic!("unmapped expectation {other}"),
         })
     };
@@ -196,12 +276,27 @@ fn malformed_files_give_the_expected_located_errors() {
                 assert!(read.is_ok(), "{file}: {read:?}");
             }
             Some((code, path, word)) => {
-                let hit = diags.items().iter().find(|d| d.code == code && d.location.json_path.as_deref() == Some(path));
-                let hit = hit.unwrap_or_else(|| panic!("{file}: expected {code} at {path}, got {:#?}", diags.items()));
-                assert!(hit.message.to_lowercase().contains(&word.to_lowercase()), "{file}: {}", hit.message);
+                let hit = diags
+                    .items()
+                    .iter()
+                    .find(|d| d.code == code && d.location.json_path.as_deref() == Some(path));
+                let hit = hit.unwrap_or_else(|| {
+                    panic!(
+                        "{file}: expected {code} at {path}, got {:#?}",
+                        diags.items()
+                    )
+                });
+                assert!(
+                    hit.message.to_lowercase().contains(&word.to_lowercase()),
+                    "{file}: {}",
+                    hit.message
+                );
                 assert!(hit.location.file.ends_with(file.as_str()));
                 let e = read.expect_err(file);
-                assert!(e.to_string().contains(path), "{file}: read error {e} has no location");
+                assert!(
+                    e.to_string().contains(path),
+                    "{file}: read error {e} has no location"
+                );
             }
         }
     }
@@ -226,7 +321,12 @@ fn validation_reports_every_problem_in_one_run() {
     let found: Vec<(String, String)> = diags
         .items()
         .iter()
-        .map(|d| (d.code.clone(), d.location.json_path.clone().unwrap_or_default()))
+        .map(|d| {
+            (
+                d.code.clone(),
+                d.location.json_path.clone().unwrap_or_default(),
+            )
+        })
         .collect();
     for (code, path) in [
         ("duplicate-id", "$.images[1].id"),
@@ -240,13 +340,20 @@ fn validation_reports_every_problem_in_one_run() {
         ("duplicate-id", "$.annotations[6].id"),
         ("bbox-values", "$.annotations[6].bbox"),
     ] {
-        assert!(found.iter().any(|(c, p)| c == code && p == path), "missing {code} at {path} in {found:#?}");
+        assert!(
+            found.iter().any(|(c, p)| c == code && p == path),
+            "missing {code} at {path} in {found:#?}"
+        );
     }
 }
 
 #[test]
 fn json_syntax_errors_are_located_by_line_and_column() {
-    let input = Input::from_bytes("x.json", b"{\n \"images\": [\n  {\"id\": 1,,}\n ]\n}".to_vec()).unwrap();
+    let input = Input::from_bytes(
+        "x.json",
+        b"{\n \"images\": [\n  {\"id\": 1,,}\n ]\n}".to_vec(),
+    )
+    .unwrap();
     let e = Coco.read(&input, &ReadOptions::default()).unwrap_err();
     let d = e.to_diagnostic("x.json");
     assert_eq!(d.code, "json");
@@ -254,7 +361,10 @@ fn json_syntax_errors_are_located_by_line_and_column() {
 }
 
 fn sample(rel: &str) -> Input {
-    Input::open(&shared(&format!("formats/coco/cvat-ai_datumaro/tests/assets/coco_dataset/{rel}"))).unwrap()
+    Input::open(&shared(&format!(
+        "formats/coco/cvat-ai_datumaro/tests/assets/coco_dataset/{rel}"
+    )))
+    .unwrap()
 }
 
 fn label_name(ds: &Dataset, id: i64) -> String {
@@ -265,42 +375,87 @@ fn label_name(ds: &Dataset, id: i64) -> String {
 /// CVAT server keeps it: a box on a.jpg (train), a polygon with attributes and a crowd mask on b.jpg (val).
 #[test]
 fn upstream_instances_sample_reads_as_datumaro_expects() {
-    let ds = Coco.read(&sample("coco_instances"), &ReadOptions::default()).unwrap();
-    let names: Vec<(&str, u32, u32, Option<&str>)> =
-        ds.frames.iter().map(|f| (f.name.as_str(), f.width, f.height, f.subset.as_deref())).collect();
-    assert_eq!(names, vec![("a.jpg", 10, 5, Some("train")), ("b.jpg", 5, 10, Some("val"))]);
+    let ds = Coco
+        .read(&sample("coco_instances"), &ReadOptions::default())
+        .unwrap();
+    let names: Vec<(&str, u32, u32, Option<&str>)> = ds
+        .frames
+        .iter()
+        .map(|f| (f.name.as_str(), f.width, f.height, f.subset.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            ("a.jpg", 10, 5, Some("train")),
+            ("b.jpg", 5, 10, Some("val"))
+        ]
+    );
     let labels: Vec<&str> = ds.labels.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(labels, vec!["a", "b", "c"]);
     assert_eq!(ds.shapes.len(), 3);
     let rect = &ds.shapes[0];
-    assert_eq!((rect.kind, rect.frame, label_name(&ds, rect.label_id)), (cvat_format_api::ShapeType::Rectangle, 0, "b".into()));
+    assert_eq!(
+        (rect.kind, rect.frame, label_name(&ds, rect.label_id)),
+        (cvat_format_api::ShapeType::Rectangle, 0, "b".into())
+    );
     assert_eq!(rect.points, vec![2.0, 2.0, 5.0, 3.0]);
-    let poly = ds.shapes.iter().find(|s| s.kind == cvat_format_api::ShapeType::Polygon).unwrap();
+    let poly = ds
+        .shapes
+        .iter()
+        .find(|s| s.kind == cvat_format_api::ShapeType::Polygon)
+        .unwrap();
     assert_eq!(poly.points, vec![0.0, 0.0, 1.0, 0.0, 1.0, 2.0, 0.0, 2.0]);
     assert_eq!(label_name(&ds, poly.label_id), "a");
     let idx = ds.label_index();
     let attrs: Vec<(String, String, cvat_format_api::InputType)> = poly
         .attributes
         .iter()
-        .map(|a| (idx.spec_name(a.spec_id).to_string(), a.value.clone(), idx.spec(a.spec_id).unwrap().input_type))
+        .map(|a| {
+            (
+                idx.spec_name(a.spec_id).to_string(),
+                a.value.clone(),
+                idx.spec(a.spec_id).unwrap().input_type,
+            )
+        })
         .collect();
-    assert_eq!(attrs, vec![("x".into(), "1".into(), cvat_format_api::InputType::Number), ("y".into(), "hello".into(), cvat_format_api::InputType::Text)]);
-    let mask = ds.shapes.iter().find(|s| s.kind == cvat_format_api::ShapeType::Mask).unwrap();
+    assert_eq!(
+        attrs,
+        vec![
+            ("x".into(), "1".into(), cvat_format_api::InputType::Number),
+            ("y".into(), "hello".into(), cvat_format_api::InputType::Text)
+        ]
+    );
+    let mask = ds
+        .shapes
+        .iter()
+        .find(|s| s.kind == cvat_format_api::ShapeType::Mask)
+        .unwrap();
     // counts [0, 20, 30] on 10x5 (h x w): the two left columns -> a full 2x10 box
     assert_eq!(mask.points, vec![0.0, 20.0, 0.0, 0.0, 1.0, 9.0]);
 }
 
 #[test]
 fn upstream_keypoints_sample_reads_skeletons() {
-    let ds = CocoKeypoints.read(&sample("coco_person_keypoints"), &ReadOptions::default()).unwrap();
+    let ds = CocoKeypoints
+        .read(&sample("coco_person_keypoints"), &ReadOptions::default())
+        .unwrap();
     assert_eq!(ds.shapes.len(), 3);
-    assert!(ds.shapes.iter().all(|s| s.kind == cvat_format_api::ShapeType::Skeleton && s.elements.len() == 3));
+    assert!(ds
+        .shapes
+        .iter()
+        .all(|s| s.kind == cvat_format_api::ShapeType::Skeleton && s.elements.len() == 3));
     let a = ds.label_by_name("a").unwrap();
     let subs: Vec<&str> = a.sublabels.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(subs, vec!["a_1", "a_2", "a_3"]);
     // b declares no keypoint names: they are numbered
     let b = ds.label_by_name("b").unwrap();
-    assert_eq!(b.sublabels.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), vec!["1", "2", "3"]);
+    assert_eq!(
+        b.sublabels
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        vec!["1", "2", "3"]
+    );
     // train: [0,0,0, 0,2,1, 4,1,2] -> absent, hidden, visible
     let s = ds.shapes.iter().find(|s| s.frame == 0).unwrap();
     let vis: Vec<(bool, bool)> = s.elements.iter().map(|e| (e.outside, e.occluded)).collect();
@@ -308,24 +463,48 @@ fn upstream_keypoints_sample_reads_skeletons() {
     assert_eq!(s.elements[2].points, vec![4.0, 1.0]);
     // joints survive in the skeleton's SVG: writing back gives the same "skeleton" lists
     let (files, _) = write_files(&CocoKeypoints, &ds);
-    let v: Value = serde_json::from_slice(&files["annotations/person_keypoints_train.json"]).unwrap();
-    assert_eq!(v["categories"][0]["skeleton"], serde_json::json!([[0, 1], [1, 2]]));
-    assert_eq!(v["categories"][0]["keypoints"], serde_json::json!(["a_1", "a_2", "a_3"]));
+    let v: Value =
+        serde_json::from_slice(&files["annotations/person_keypoints_train.json"]).unwrap();
+    assert_eq!(
+        v["categories"][0]["skeleton"],
+        serde_json::json!([[0, 1], [1, 2]])
+    );
+    assert_eq!(
+        v["categories"][0]["keypoints"],
+        serde_json::json!(["a_1", "a_2", "a_3"])
+    );
 }
 
 #[test]
 fn upstream_stuff_sample_reads_as_instances() {
-    let ds = Coco.read(&sample("coco_stuff"), &ReadOptions::default()).unwrap();
-    assert!(ds.shapes.iter().any(|s| s.kind == cvat_format_api::ShapeType::Mask));
+    let ds = Coco
+        .read(&sample("coco_stuff"), &ReadOptions::default())
+        .unwrap();
+    assert!(ds
+        .shapes
+        .iter()
+        .any(|s| s.kind == cvat_format_api::ShapeType::Mask));
 }
 
 #[test]
 fn other_coco_tasks_are_refused_with_a_clear_message() {
-    for dir in ["coco_captions", "coco_labels", "coco_panoptic", "coco_image_info"] {
-        let e = Coco.read(&sample(dir), &ReadOptions::default()).unwrap_err();
+    for dir in [
+        "coco_captions",
+        "coco_labels",
+        "coco_panoptic",
+        "coco_image_info",
+    ] {
+        let e = Coco
+            .read(&sample(dir), &ReadOptions::default())
+            .unwrap_err();
         let msg = format!("{e} {}", e.hint().unwrap_or(""));
-        assert!(msg.contains("instances_<subset>.json") && msg.contains("found only other COCO tasks"), "{dir}: {msg}");
-        let e = CocoKeypoints.read(&sample(dir), &ReadOptions::default()).unwrap_err();
+        assert!(
+            msg.contains("instances_<subset>.json") && msg.contains("found only other COCO tasks"),
+            "{dir}: {msg}"
+        );
+        let e = CocoKeypoints
+            .read(&sample(dir), &ReadOptions::default())
+            .unwrap_err();
         assert!(e.hint().unwrap_or("").contains("person_keypoints"), "{dir}");
     }
     // the combined sample holds instances next to the other tasks: only instances are read
@@ -338,9 +517,15 @@ fn sniffing_recognises_our_files() {
     assert!(Coco.sniff(&sample("coco_instances")) >= 90);
     assert_eq!(Coco.sniff(&sample("coco_captions")), 0);
     assert!(CocoKeypoints.sniff(&sample("coco_person_keypoints")) >= 90);
-    let bare = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap();
+    let bare = Input::open(&shared(
+        "cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json",
+    ))
+    .unwrap();
     assert!(Coco.sniff(&bare) > CocoKeypoints.sniff(&bare));
-    let bare = Input::open(&shared("cvat/exports/rich-A/export/COCO_Keypoints_1.0/annotations/person_keypoints_default.json")).unwrap();
+    let bare = Input::open(&shared(
+        "cvat/exports/rich-A/export/COCO_Keypoints_1.0/annotations/person_keypoints_default.json",
+    ))
+    .unwrap();
     assert!(CocoKeypoints.sniff(&bare) > Coco.sniff(&bare));
 }
 
@@ -356,7 +541,11 @@ fn truncated_files_fail_cleanly() {
     for path in files {
         let bytes = std::fs::read(&path).unwrap();
         let n = bytes.len();
-        let offsets: Vec<usize> = if n <= 1500 { (0..n).collect() } else { (0..200).map(|k| k * n / 200).collect() };
+        let offsets: Vec<usize> = if n <= 1500 {
+            (0..n).collect()
+        } else {
+            (0..200).map(|k| k * n / 200).collect()
+        };
         for cut in offsets {
             let input = Input::from_bytes("cut.json", bytes[..cut].to_vec()).unwrap();
             for f in [&Coco as &dyn Format, &CocoKeypoints] {
@@ -366,7 +555,11 @@ fn truncated_files_fail_cleanly() {
                     Ok(_) => panic!("{}: cut at {cut} read without error", path.display()),
                 };
                 let d = e.to_diagnostic("cut.json");
-                assert!(d.location.line.is_some() || d.location.json_path.is_some(), "{}: cut at {cut}: unlocated {d}", path.display());
+                assert!(
+                    d.location.line.is_some() || d.location.json_path.is_some(),
+                    "{}: cut at {cut}: unlocated {d}",
+                    path.display()
+                );
                 let v = f.validate(&input, &ReadOptions::default());
                 assert!(v.has_errors());
             }
@@ -382,11 +575,21 @@ fn rest(ds: &Dataset) -> Value {
 fn round_trip_of_the_real_exports_is_stable() {
     for (f, dir) in [
         (&Coco as &dyn Format, "cvat/exports/rich-A/export/COCO_1.0"),
-        (&CocoKeypoints, "cvat/exports/rich-A/export/COCO_Keypoints_1.0"),
+        (
+            &CocoKeypoints,
+            "cvat/exports/rich-A/export/COCO_Keypoints_1.0",
+        ),
     ] {
-        let first = f.read(&Input::open(&shared(dir)).unwrap(), &ReadOptions::default()).unwrap();
+        let first = f
+            .read(&Input::open(&shared(dir)).unwrap(), &ReadOptions::default())
+            .unwrap();
         let (files, _) = write_files(f, &first);
-        let again = f.read(&Input::from_files("rt.zip", files.clone()), &ReadOptions::default()).unwrap();
+        let again = f
+            .read(
+                &Input::from_files("rt.zip", files.clone()),
+                &ReadOptions::default(),
+            )
+            .unwrap();
         assert_eq!(rest(&first), rest(&again), "{dir}");
         assert_eq!(first.labels, again.labels, "{dir}");
         // writing what was read again gives the same bytes (the first re-export differs from the real
@@ -399,7 +602,10 @@ fn round_trip_of_the_real_exports_is_stable() {
 #[test]
 fn a_zip_and_a_bare_json_are_read_alike() {
     let zip = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0.zip")).unwrap();
-    let bare = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap();
+    let bare = Input::open(&shared(
+        "cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json",
+    ))
+    .unwrap();
     let a = Coco.read(&zip, &ReadOptions::default()).unwrap();
     let b = Coco.read(&bare, &ReadOptions::default()).unwrap();
     assert_eq!(rest(&a), rest(&b));
@@ -409,10 +615,15 @@ fn a_zip_and_a_bare_json_are_read_alike() {
 fn writing_to_a_single_json_file_maps_the_one_file_onto_it() {
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("out.json");
-    let mut out = cvat_format_api::Output::create(&dest, cvat_format_api::OutputKind::File).unwrap();
-    Coco.write(&rich_a(), &mut out, &WriteOptions::default()).unwrap();
+    let mut out =
+        cvat_format_api::Output::create(&dest, cvat_format_api::OutputKind::File).unwrap();
+    Coco.write(&rich_a(), &mut out, &WriteOptions::default())
+        .unwrap();
     out.commit().unwrap();
-    let real = std::fs::read(shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap();
+    let real = std::fs::read(shared(
+        "cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json",
+    ))
+    .unwrap();
     assert_eq!(std::fs::read(&dest).unwrap(), real);
 }
 
@@ -423,13 +634,27 @@ fn subsets_get_their_own_files() {
         f.subset = Some(if f.id < 3 { "train" } else { "val" }.into());
     }
     let (files, _) = write_files(&Coco, &ds);
-    assert_eq!(files.keys().collect::<Vec<_>>(), vec!["annotations/instances_train.json", "annotations/instances_val.json"]);
+    assert_eq!(
+        files.keys().collect::<Vec<_>>(),
+        vec![
+            "annotations/instances_train.json",
+            "annotations/instances_val.json"
+        ]
+    );
     let val: Value = serde_json::from_slice(&files["annotations/instances_val.json"]).unwrap();
     // image ids continue across subsets, annotation ids restart (as datumaro does)
     assert_eq!(val["images"][0]["id"], 4);
     assert_eq!(val["annotations"][0]["id"], 1);
-    let back = Coco.read(&Input::from_files("x.zip", files), &ReadOptions::default()).unwrap();
-    assert_eq!(back.frames.iter().filter(|f| f.subset.as_deref() == Some("val")).count(), 3);
+    let back = Coco
+        .read(&Input::from_files("x.zip", files), &ReadOptions::default())
+        .unwrap();
+    assert_eq!(
+        back.frames
+            .iter()
+            .filter(|f| f.subset.as_deref() == Some("val"))
+            .count(),
+        3
+    );
 }
 
 mod generated {
@@ -439,9 +664,12 @@ mod generated {
     //! frame's geometry.
     use super::*;
     use cvat_format_api::geometry::{bitmap_to_cvat_rle, Bitmap};
-    use cvat_format_api::{AttributeSpec, AttributeValue, Frame, InputType, Label, Shape, ShapeType, Track, TrackedShape};
-    use proptest::prelude::*;
+    use cvat_format_api::{
+        AttributeSpec, AttributeValue, Frame, InputType, Label, Shape, ShapeType, Track,
+        TrackedShape,
+    };
     use proptest::collection as pc;
+    use proptest::prelude::*;
 
     const W: u32 = 64;
     const H: u32 = 48;
@@ -467,7 +695,11 @@ mod generated {
                 ],
                 ..Default::default()
             },
-            Label { id: 2, name: "road".into(), ..Default::default() },
+            Label {
+                id: 2,
+                name: "road".into(),
+                ..Default::default()
+            },
         ]
     }
 
@@ -478,20 +710,43 @@ mod generated {
     fn car_attrs() -> impl Strategy<Value = Vec<AttributeValue>> {
         (any::<bool>(), any::<bool>(), 0..100u32, "[a-z]{0,4}").prop_map(|(c, p, s, t)| {
             vec![
-                AttributeValue { spec_id: 1, value: if c { "red" } else { "blue" }.into() },
-                AttributeValue { spec_id: 2, value: p.to_string() },
-                AttributeValue { spec_id: 3, value: s.to_string() },
-                AttributeValue { spec_id: 4, value: t },
+                AttributeValue {
+                    spec_id: 1,
+                    value: if c { "red" } else { "blue" }.into(),
+                },
+                AttributeValue {
+                    spec_id: 2,
+                    value: p.to_string(),
+                },
+                AttributeValue {
+                    spec_id: 3,
+                    value: s.to_string(),
+                },
+                AttributeValue {
+                    spec_id: 4,
+                    value: t,
+                },
             ]
         })
     }
 
     fn shape() -> impl Strategy<Value = Shape> {
-        let rect = (coord(W / 2), coord(H / 2), coord(W / 2), coord(H / 2), car_attrs(), any::<bool>(), prop_oneof![Just(0.0), Just(30.0)])
+        let rect = (
+            coord(W / 2),
+            coord(H / 2),
+            coord(W / 2),
+            coord(H / 2),
+            car_attrs(),
+            any::<bool>(),
+            prop_oneof![Just(0.0), Just(30.0)],
+        )
             .prop_map(|(x, y, w, h, attributes, occluded, rotation)| Shape {
                 label_id: 1,
                 kind: ShapeType::Rectangle,
-                points: vec![x, y, x + w, y + h].into_iter().map(|v| (v * 100.0).round() / 100.0).collect(),
+                points: vec![x, y, x + w, y + h]
+                    .into_iter()
+                    .map(|v| (v * 100.0).round() / 100.0)
+                    .collect(),
                 attributes,
                 occluded,
                 rotation,
@@ -519,16 +774,26 @@ mod generated {
     }
 
     fn track() -> impl Strategy<Value = Track> {
-        (0..3u32, pc::vec((1..3u32, coord(W / 2), coord(H / 2), car_attrs()), 1..4), any::<bool>()).prop_map(
-            |(start, keys, close)| {
+        (
+            0..3u32,
+            pc::vec((1..3u32, coord(W / 2), coord(H / 2), car_attrs()), 1..4),
+            any::<bool>(),
+        )
+            .prop_map(|(start, keys, close)| {
                 let mut frame = start;
                 let mut shapes = Vec::new();
                 for (step, x, y, attrs) in keys {
                     shapes.push(TrackedShape {
                         kind: ShapeType::Rectangle,
                         frame,
-                        points: vec![x, y, x + 10.0, y + 10.0].into_iter().map(|v| (v * 100.0).round() / 100.0).collect(),
-                        attributes: attrs.into_iter().filter(|a| a.spec_id == 2 || a.spec_id == 3).collect(),
+                        points: vec![x, y, x + 10.0, y + 10.0]
+                            .into_iter()
+                            .map(|v| (v * 100.0).round() / 100.0)
+                            .collect(),
+                        attributes: attrs
+                            .into_iter()
+                            .filter(|a| a.spec_id == 2 || a.spec_id == 3)
+                            .collect(),
                         ..Default::default()
                     });
                     frame += step;
@@ -544,29 +809,57 @@ mod generated {
                     frame: start,
                     shapes,
                     attributes: vec![
-                        AttributeValue { spec_id: 1, value: "red".into() },
-                        AttributeValue { spec_id: 4, value: "T".into() },
+                        AttributeValue {
+                            spec_id: 1,
+                            value: "red".into(),
+                        },
+                        AttributeValue {
+                            spec_id: 4,
+                            value: "T".into(),
+                        },
                     ],
                     ..Default::default()
                 }
-            },
-        )
+            })
     }
 
     fn dataset() -> impl Strategy<Value = Dataset> {
-        (pc::vec((0..12u32, shape()), 0..12), pc::vec(track(), 0..3)).prop_map(|(shapes, tracks)| Dataset {
-            labels: labels(),
-            frames: (0..12).map(|i| Frame { id: i, name: format!("f{i:02}.jpg"), width: W, height: H, subset: None }).collect(),
-            shapes: shapes.into_iter().map(|(f, mut s)| { s.frame = f; s }).collect(),
-            tracks,
-            ..Default::default()
-        })
+        (pc::vec((0..12u32, shape()), 0..12), pc::vec(track(), 0..3)).prop_map(
+            |(shapes, tracks)| Dataset {
+                labels: labels(),
+                frames: (0..12)
+                    .map(|i| Frame {
+                        id: i,
+                        name: format!("f{i:02}.jpg"),
+                        width: W,
+                        height: H,
+                        subset: None,
+                    })
+                    .collect(),
+                shapes: shapes
+                    .into_iter()
+                    .map(|(f, mut s)| {
+                        s.frame = f;
+                        s
+                    })
+                    .collect(),
+                tracks,
+                ..Default::default()
+            },
+        )
     }
 
     /// A comparable form: shapes as sorted JSON strings, numbers in attributes as f64.
     fn canon(ds: &Dataset) -> (Vec<String>, Vec<String>) {
         let attr = |a: &AttributeValue| {
-            let v = if a.spec_id == 3 { a.value.parse::<f64>().map(|f| f.to_string()).unwrap_or(a.value.clone()) } else { a.value.clone() };
+            let v = if a.spec_id == 3 {
+                a.value
+                    .parse::<f64>()
+                    .map(|f| f.to_string())
+                    .unwrap_or(a.value.clone())
+            } else {
+                a.value.clone()
+            };
             format!("{}={}", a.spec_id, v)
         };
         let mut shapes: Vec<String> = ds
@@ -575,8 +868,15 @@ mod generated {
             .map(|s| {
                 let mut a: Vec<String> = s.attributes.iter().map(attr).collect();
                 a.sort();
-                let rot = if s.kind == ShapeType::Rectangle { s.rotation } else { 0.0 };
-                format!("{} {:?} {} {:?} occ={} rot={rot} {:?}", s.frame, s.kind, s.label_id, s.points, s.occluded, a)
+                let rot = if s.kind == ShapeType::Rectangle {
+                    s.rotation
+                } else {
+                    0.0
+                };
+                format!(
+                    "{} {:?} {} {:?} occ={} rot={rot} {:?}",
+                    s.frame, s.kind, s.label_id, s.points, s.occluded, a
+                )
             })
             .collect();
         shapes.sort();
@@ -614,7 +914,11 @@ mod generated {
             for k in t.shapes.clone() {
                 if k.outside {
                     if let Some(p) = prev_visible.take() {
-                        out.push(TrackedShape { frame: k.frame, outside: true, ..p });
+                        out.push(TrackedShape {
+                            frame: k.frame,
+                            outside: true,
+                            ..p
+                        });
                     }
                 } else {
                     prev_visible = Some(k.clone());
