@@ -272,8 +272,37 @@ fn detection_track_appends_track_ids() {
         0
     );
     assert!(DetectionTrack
-        .read(&Input::from_files("x", ours), &ReadOptions::default())
+        .read(
+            &Input::from_files("x", ours.clone()),
+            &ReadOptions::default()
+        )
         .is_err());
+    // read back as Detection: the car track again, a keyframe per visible frame, closed at frame 5
+    let back = Detection
+        .read(&Input::from_files("x", ours), &task_opts(&ds))
+        .unwrap();
+    assert_eq!(back.tracks.len(), 1);
+    let keys: Vec<(u32, bool)> = back.tracks[0]
+        .shapes
+        .iter()
+        .map(|s| (s.frame, s.outside))
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            (0, false),
+            (1, false),
+            (2, false),
+            (3, false),
+            (4, false),
+            (5, true)
+        ]
+    );
+    assert_eq!(
+        back.tracks[0].shapes[2].points,
+        ds.tracks[car_track].shapes[1].points
+    );
+    assert_eq!(back.shapes.len(), 3);
 }
 
 fn reimport(name: &str) -> serde_json::Value {
