@@ -771,6 +771,134 @@ mod tests {
         assert!(reg.entries().is_empty());
     }
 
+    // A plugin in this process whose entry points return garbage, to check that each call fails
+    // cleanly with a plugin error and nothing else breaks.
+    unsafe extern "C" fn free_vec(buf: Buf) {
+        drop(unsafe { buf.into_vec() });
+    }
+    fn reply(out: *mut Buf, bytes: &[u8]) {
+        unsafe { out.write(Buf::from_vec(bytes.to_vec())) };
+    }
+    unsafe extern "C" fn import_not_json(_: *const InputV1, _: Slice, out: *mut Buf) -> i32 {
+        reply(out, b"{\"schema\": 1, \"dataset\": [");
+        status::OK
+    }
+    unsafe extern "C" fn import_schema_2(_: *const InputV1, _: Slice, out: *mut Buf) -> i32 {
+        reply(out, br#"{"schema": 2, "dataset": {}}"#);
+        status::OK
+    }
+    unsafe extern "C" fn import_null_buffer(_: *const InputV1, _: Slice, out: *mut Buf) -> i32 {
+        unsafe {
+            out.write(Buf {
+                ptr: std::ptr::null_mut(),
+                len: 5,
+                cap: 0,
+            })
+        };
+        status::OK
+    }
+    unsafe extern "C" fn import_odd_status(_: *const InputV1, _: Slice, out: *mut Buf) -> i32 {
+        reply(out, b"\xff\xfe garbage");
+        77
+    }
+    unsafe extern "C" fn validate_not_json(_: *const InputV1, _: Slice, out: *mut Buf) -> i32 {
+        reply(out, b"[]");
+        status::OK
+    }
+    unsafe extern "C" fn export_bad_zip(_: Slice, _: Slice, data: *mut Buf, json: *mut Buf) -> i32 {
+        reply(data, b"PK\x03\x04 not really a zip");
+        reply(json, br#"{"output": "zip", "dropped": []}"#);
+        status::OK
+    }
+    unsafe extern "C" fn export_unsafe_path(
+        _: Slice,
+        _: Slice,
+        data: *mut Buf,
+        json: *mut Buf,
+    ) -> i32 {
+        reply(data, b"x");
+        reply(json, br#"{"output": "file", "file_name": "../escape.txt"}"#);
+        status::OK
+    }
+
+    fn fake(
+        import: abi::ImportFn,
+        validate: abi::ValidateFn,
+        export: abi::ExportFn,
+    ) -> PluginFormat {
+        PluginFormat {
+            path: PathBuf::from("/fake/libgarbage.so"),
+            label: "/fake/libgarbage.so".into(),
+            info: FormatInfo::new("Garbage 1.0").import().export(),
+            abi_version: 1,
+            table: PluginV1 {
+                abi_version: 1,
+                struct_size: abi::PLUGIN_V1_SIZE,
+                describe: None,
+                import: Some(import),
+                export: Some(export),
+                validate: Some(validate),
+                free_buf: Some(free_vec),
+                sniff: None,
+            },
+        }
+    }
+
+    fn plugin_message(r: Result<impl std::fmt::Debug, FormatError>) -> String {
+        match r {
+            Err(FormatError::Plugin { plugin, message }) => {
+                assert_eq!(plugin, "/fake/libgarbage.so");
+                message
+            }
+            other => panic!("expected a plugin error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn garbage_from_a_plugin_is_an_error_for_that_call() {
+        let input = Input::from_bytes("a.txt", b"data".to_vec()).unwrap();
+        let opts = ReadOptions::default();
+        let read = |f: abi::ImportFn| {
+            plugin_message(fake(f, validate_not_json, export_bad_zip).read(&input, &opts))
+        };
+        assert!(read(import_not_json).contains("invalid model JSON"));
+        let m = read(import_schema_2);
+        assert!(m.contains("schema 2") && m.contains("schema 1"), "{m}");
+        assert!(read(import_null_buffer).contains("null buffer"));
+        let m = read(import_odd_status);
+        assert!(
+            m.contains("status 77") && m.contains("unreadable error"),
+            "{m}"
+        );
+
+        let f = fake(import_not_json, validate_not_json, export_bad_zip);
+        let d = f.validate(&input, &opts);
+        assert!(d.has_errors());
+        assert!(
+            d.items()[0].message.contains("invalid reply"),
+            "{:?}",
+            d.items()
+        );
+
+        let mut sink = cvat_format_api::MemorySink::default();
+        let m = plugin_message(f.write(&Dataset::default(), &mut sink, &WriteOptions::default()));
+        assert!(m.contains("unreadable ZIP"), "{m}");
+        assert!(sink.into_files().is_empty());
+
+        // unsafe paths are refused by the output itself, not written
+        let f = fake(import_not_json, validate_not_json, export_unsafe_path);
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.zip");
+        let mut out =
+            cvat_format_api::Output::create(&dest, cvat_format_api::OutputKind::Zip).unwrap();
+        let e = f
+            .write(&Dataset::default(), &mut out, &WriteOptions::default())
+            .unwrap_err();
+        assert!(e.to_string().contains("unsafe path"), "{e}");
+        drop(out);
+        assert!(!dest.exists());
+    }
+
     #[test]
     fn missing_directory_is_a_warning() {
         let mut reg = Registry::new();
