@@ -78,6 +78,18 @@ pub fn poly_to_rle(xy: &[f64], h: u32, w: u32) -> Vec<u32> {
     let mut y: Vec<i32> = (0..k).map(|j| c_int(scale * xy[2 * j + 1] + 0.5)).collect();
     x.push(x[0]);
     y.push(y[0]);
+    // pycocotools walks every upsampled boundary pixel; refuse absurd coordinates instead of
+    // allocating gigabytes (such a polygon has no pixels on any real image anyway)
+    let boundary: u64 = (0..k)
+        .map(|j| {
+            let dx = (x[j] as i64 - x[j + 1] as i64).unsigned_abs();
+            let dy = (y[j] as i64 - y[j + 1] as i64).unsigned_abs();
+            dx.max(dy) + 1
+        })
+        .sum();
+    if boundary > 200_000_000 {
+        return vec![h.wrapping_mul(w)];
+    }
     let mut u: Vec<i32> = Vec::new();
     let mut v: Vec<i32> = Vec::new();
     for j in 0..k {
@@ -226,7 +238,8 @@ fn py_round(v: f64) -> i64 {
 /// arguments: `center = (round(cx), round(cy))`, `axes = (round(rx), round(ry))`.
 pub fn ellipse_mask(cx: f64, cy: f64, rx: f64, ry: f64, angle: f64, w: u32, h: u32) -> ColMask {
     let mut m = ColMask::new(w, h);
-    if !(cx.is_finite() && cy.is_finite() && rx.is_finite() && ry.is_finite()) {
+    let sane = |v: f64| v.is_finite() && v.abs() < 1e7;
+    if !(sane(cx) && sane(cy) && sane(rx) && sane(ry)) {
         return m;
     }
     let center = (py_round(cx) << XY_SHIFT, py_round(cy) << XY_SHIFT);

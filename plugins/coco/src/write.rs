@@ -734,13 +734,18 @@ impl Writer<'_> {
             count(ShapeType::Cuboid),
             count(ShapeType::Skeleton),
         );
-        let (rects, polys, masks, ellipses) = (
-            count(ShapeType::Rectangle),
-            count(ShapeType::Polygon),
-            count(ShapeType::Mask),
-            count(ShapeType::Ellipse),
-        );
-        let _ = (rects, polys);
+        let (masks, ellipses) = (count(ShapeType::Mask), count(ShapeType::Ellipse));
+        // boxes and polygons reach a keypoints file only as the instance of a skeleton's group
+        let unpaired = |kind: ShapeType| {
+            ds.shapes
+                .iter()
+                .filter(|s| s.kind == kind && s.group == 0)
+                .count()
+                + ds.tracks
+                    .iter()
+                    .filter(|t| t.group == 0 && t.shapes.first().map(|s| s.kind) == Some(kind))
+                    .count()
+        };
         match self.task {
             Task::Instances => {
                 self.report.add("polylines (shapes and tracks)", lines);
@@ -756,8 +761,10 @@ impl Writer<'_> {
                 self.report.add("cuboids (shapes and tracks)", cuboids);
                 self.report.add("ellipses (shapes and tracks)", ellipses);
                 self.report.add("masks (shapes and tracks)", masks);
-                self.report
-                    .add("rectangles and polygons not grouped with a skeleton", 0);
+                self.report.add(
+                    "rectangles and polygons not grouped with a skeleton",
+                    unpaired(ShapeType::Rectangle) + unpaired(ShapeType::Polygon),
+                );
             }
         }
         self.report.add(

@@ -943,3 +943,43 @@ mod generated {
         }
     }
 }
+
+#[test]
+fn drop_reports_count_what_each_format_cannot_hold() {
+    let ds = rich_a();
+    let (_, r) = write_files(&Coco, &ds);
+    // rich-A: 2 tags, 1 polyline, 1 points, 1 cuboid, 1 skeleton shape + 1 skeleton track, 1 ellipse,
+    // groups 1 and 2 of two shapes each, one rotated rectangle, four shapes with z_order != 0
+    assert_eq!(r.count("tags"), 2);
+    assert_eq!(r.count("polylines (shapes and tracks)"), 1);
+    assert_eq!(r.count("points (shapes and tracks)"), 1);
+    assert_eq!(r.count("cuboids (shapes and tracks)"), 1);
+    assert_eq!(r.count("skeletons (shapes and tracks)"), 2);
+    assert_eq!(r.count("ellipses (written as crowd masks)"), 1);
+    assert_eq!(r.count("grouped shapes merged into one annotation"), 2);
+    assert_eq!(r.count("z_order values (COCO has no z order)"), 4);
+    assert!(r
+        .items
+        .iter()
+        .any(|(w, n)| w.starts_with("rotations") && *n == 1));
+    let (_, r) = write_files(&CocoKeypoints, &ds);
+    assert_eq!(r.count("masks (shapes and tracks)"), 1);
+    assert!(r.count("rectangles and polygons not grouped with a skeleton") >= 3);
+}
+
+#[test]
+fn absurd_coordinates_do_not_hang_or_panic() {
+    let mut ds = rich_a();
+    for s in ds.shapes.iter_mut() {
+        if matches!(
+            s.kind,
+            cvat_format_api::ShapeType::Polygon | cvat_format_api::ShapeType::Ellipse
+        ) {
+            s.points[0] = 1e12;
+        }
+    }
+    for f in [&Coco as &dyn Format, &CocoKeypoints] {
+        let (files, _) = write_files(f, &ds);
+        assert_eq!(files.len(), 1);
+    }
+}
