@@ -198,7 +198,9 @@ pub fn parse_id(s: &str, what: &str) -> Result<i64, ApiError> {
 fn about() -> Resp {
     Resp::json(
         200,
-        &json!({"name": "Computer Vision Annotation Tool", "description": ABOUT_DESCRIPTION, "version": "2.23.1"}),
+        // `logo_url` and `subtitle`: newer clients (cvat-sdk 2.80) require them
+        &json!({"name": "Computer Vision Annotation Tool", "description": ABOUT_DESCRIPTION, "version": "2.23.1",
+            "logo_url": "", "subtitle": "cvat-cli local server"}),
     )
 }
 
@@ -412,7 +414,7 @@ fn list_access_tokens(app: &App, req: &Req, user: &User) -> R {
     )?;
     let rows = st.query_map([user.id], |r| {
         Ok(json!({"id": r.get::<_, i64>(0)?, "name": r.get::<_, String>(1)?, "created_date": r.get::<_, String>(2)?,
-            "expiry_date": null, "last_used_date": null, "read_only": false, "owner": user.id}))
+            "updated_date": r.get::<_, String>(2)?, "expiry_date": null, "last_used_date": null, "read_only": false, "owner": user.id}))
     })?;
     let items = rows.collect::<Result<Vec<_>, _>>()?;
     Ok(Resp::json(200, &paginate(req, "/api/auth/access_tokens", items)?))
@@ -433,7 +435,7 @@ fn create_access_token(app: &App, req: &Req, user: &User) -> R {
     let id = conn.last_insert_rowid();
     Ok(Resp::json(
         201,
-        &json!({"id": id, "name": name, "created_date": now, "expiry_date": null, "last_used_date": null,
+        &json!({"id": id, "name": name, "created_date": now, "updated_date": now, "expiry_date": null, "last_used_date": null,
             "read_only": false, "owner": user.id, "value": key}),
     ))
 }

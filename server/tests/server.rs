@@ -547,12 +547,370 @@ fn openapi_validator_rejects_wrong_shapes() {
     let mut task = c.get(&format!("/api/tasks/{id}")).json();
     let mut api = OpenApi::load();
     assert_eq!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &task), Ok(true));
-    task.as_object_mut().expect("object").remove("id");
-    assert!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &task).is_err());
+    // TaskRead requires `jobs` and `labels`; `id` is an integer
+    let mut no_jobs = task.clone();
+    no_jobs.as_object_mut().expect("object").remove("jobs");
+    assert!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &no_jobs).is_err());
     task["id"] = json!("not a number");
     assert!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &task).is_err());
     let mut about = c.get("/api/server/about").json();
     assert_eq!(api.validate("GET", "/api/server/about", 200, &about), Ok(true));
     about["version"] = json!(2);
     assert!(api.validate("GET", "/api/server/about", 200, &about).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// (c) rich-A through the server: PUT its annotations, export, compare with the real server's exports
+
+/// Creates rich-A's task (labels, 6 images) and PUTs its annotations with ids remapped by name.
+fn rich_a_task(c: &Client) -> i64 {
+    let dir = shared("cvat/exports/rich-A");
+    let labels_v: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("labels.json")).expect("labels")).expect("json");
+    let old_labels = labels_v["results"].as_array().expect("results").clone();
+    // creation payload: no ids, skeleton svg by sub-label name
+    let mut create = Vec::new();
+    for l in &old_labels {
+        let mut l2 = l.clone();
+        let o = l2.as_object_mut().expect("label");
+        for k in ["id", "task_id", "project_id", "parent_id", "has_parent"] {
+            o.remove(k);
+        }
+        if let Some(svg) = l["svg"].as_str() {
+            let mut svg = svg.to_string();
+            for s in l["sublabels"].as_array().into_iter().flatten() {
+                svg = svg.replace(
+                    &format!("data-label-id=\"{}\"", s["id"]),
+                    &format!("data-label-name=\"{}\"", s["name"].as_str().unwrap_or("")),
+                );
+            }
+            o.insert("svg".into(), json!(svg));
+        }
+        for a in o.get_mut("attributes").and_then(Value::as_array_mut).into_iter().flatten() {
+            a.as_object_mut().expect("attr").remove("id");
+        }
+        for s in o.get_mut("sublabels").and_then(Value::as_array_mut).into_iter().flatten() {
+            let so = s.as_object_mut().expect("sublabel");
+            so.remove("id");
+            so.remove("has_parent");
+        }
+        create.push(l2);
+    }
+    let id = c.create_task("rich-A", Value::Array(create), &rich_images());
+    let new_labels = c.get(&format!("/api/labels?task_id={id}&page_size=100")).json();
+    let new_labels = new_labels["results"].as_array().expect("results").clone();
+    // old id -> new id, by name (sub-labels within their skeleton)
+    let mut lmap: HashMap<i64, i64> = HashMap::new();
+    let mut amap: HashMap<i64, i64> = HashMap::new();
+    let pair = |o: &Value, n: &Value, lmap: &mut HashMap<i64, i64>, amap: &mut HashMap<i64, i64>| {
+        lmap.insert(o["id"].as_i64().expect("id"), n["id"].as_i64().expect("id"));
+        for oa in o["attributes"].as_array().into_iter().flatten() {
+            let na = n["attributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["name"] == oa["name"])
+                .expect("attribute recreated");
+            amap.insert(oa["id"].as_i64().expect("id"), na["id"].as_i64().expect("id"));
+        }
+    };
+    for o in &old_labels {
+        let n = new_labels.iter().find(|n| n["name"] == o["name"]).expect("label recreated");
+        pair(o, n, &mut lmap, &mut amap);
+        for os in o["sublabels"].as_array().into_iter().flatten() {
+            let ns = n["sublabels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["name"] == os["name"])
+                .expect("sublabel recreated");
+            pair(os, ns, &mut lmap, &mut amap);
+        }
+    }
+    fn remap(v: &mut Value, lmap: &HashMap<i64, i64>, amap: &HashMap<i64, i64>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    match (k.as_str(), x.as_i64()) {
+                        ("label_id", Some(n)) => *x = json!(lmap.get(&n).copied().unwrap_or(n)),
+                        ("spec_id", Some(n)) => *x = json!(amap.get(&n).copied().unwrap_or(n)),
+                        _ => remap(x, lmap, amap),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|x| remap(x, lmap, amap)),
+            _ => {}
+        }
+    }
+    let mut ann: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("annotations_put_request.json")).expect("put request"),
+    )
+    .expect("json");
+    remap(&mut ann, &lmap, &amap);
+    let r = c.json("PUT", &format!("/api/tasks/{id}/annotations"), &ann);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    id
+}
+
+fn export_zip(c: &Client, task: i64, format: &str, save_images: bool) -> Vec<u8> {
+    let enc = format.replace(' ', "%20");
+    let si = if save_images { "True" } else { "False" };
+    let r = c.post_empty(&format!("/api/tasks/{task}/dataset/export?format={enc}&save_images={si}"));
+    assert_eq!(r.status, 202, "{format}: {}", String::from_utf8_lossy(&r.body));
+    let rq = r.json()["rq_id"].as_str().expect("rq").to_string();
+    let v = c.wait(&rq);
+    assert_eq!(v["status"], "finished", "{format}: {v}");
+    let url = v["result_url"].as_str().expect("result_url");
+    let path = url.strip_prefix(&c.base).expect("result_url on our host");
+    let r = c.get(path);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/zip"));
+    let disp = r.header("content-disposition").expect("content-disposition");
+    assert!(
+        disp.starts_with("attachment; filename=\"task_rich-a_") && disp.ends_with(&format!("_{}.zip\"", format.to_lowercase())),
+        "{disp}"
+    );
+    r.body
+}
+
+fn real_export(format_dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let dir = shared("cvat/exports/rich-A/export").join(format_dir);
+    let mut out = std::collections::BTreeMap::new();
+    fn walk(root: &std::path::Path, d: &std::path::Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(d).expect("dir").filter_map(Result::ok) {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("rel").to_string_lossy().replace('\\', "/");
+                out.insert(rel, std::fs::read(&p).expect("read"));
+            }
+        }
+    }
+    walk(&dir, &dir, &mut out);
+    out
+}
+
+/// (tag, label, image name) of every annotation element in a CVAT for images XML, outside `<meta>`.
+fn cvat_xml_elements(xml: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(xml);
+    let body = match (text.find("<meta>"), text.find("</meta>")) {
+        (Some(a), Some(b)) => format!("{}{}", &text[..a], &text[b..]),
+        _ => text.to_string(),
+    };
+    let mut out = Vec::new();
+    let mut image = String::new();
+    for chunk in body.split('<').skip(1) {
+        let tag: String = chunk.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let attr = |name: &str| {
+            chunk
+                .split(&format!(" {name}=\""))
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or("")
+                .to_string()
+        };
+        match tag.as_str() {
+            "image" => image = attr("name"),
+            "box" | "polygon" | "polyline" | "points" | "ellipse" | "cuboid" | "mask" | "skeleton" | "tag" => {
+                out.push(format!("{image}|{tag}|{}", attr("label")))
+            }
+            _ => {}
+        }
+    }
+    out.sort();
+    out
+}
+
+fn coco_summary(json_bytes: &[u8]) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let v: Value = serde_json::from_slice(json_bytes).expect("COCO json");
+    let cats: HashMap<i64, String> = v["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| (c["id"].as_i64().unwrap_or(0), c["name"].as_str().unwrap_or("").to_string()))
+        .collect();
+    let imgs: HashMap<i64, String> = v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| (i["id"].as_i64().unwrap_or(0), i["file_name"].as_str().unwrap_or("").to_string()))
+        .collect();
+    let mut images: Vec<String> = v["images"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| format!("{}:{}x{}", i["file_name"].as_str().unwrap_or(""), i["width"], i["height"]))
+        .collect();
+    images.sort();
+    let mut names: Vec<String> = cats.values().cloned().collect();
+    names.sort();
+    let mut anns: Vec<String> = v["annotations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            let bbox: Vec<String> = a["bbox"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| format!("{:.2}", x.as_f64().unwrap_or(0.0)))
+                .collect();
+            format!(
+                "{}|{}|{}|crowd={}",
+                imgs.get(&a["image_id"].as_i64().unwrap_or(-1)).cloned().unwrap_or_default(),
+                cats.get(&a["category_id"].as_i64().unwrap_or(-1)).cloned().unwrap_or_default(),
+                bbox.join(","),
+                a["iscrowd"]
+            )
+        })
+        .collect();
+    anns.sort();
+    (images, names, anns)
+}
+
+fn yolo_lines(b: &[u8]) -> Vec<Vec<String>> {
+    let mut v: Vec<Vec<String>> = String::from_utf8_lossy(b)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            l.split_whitespace()
+                .map(|t| match t.parse::<f64>() {
+                    Ok(x) if t.contains('.') => format!("{x:.6}"),
+                    _ => t.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn datumaro_summary(b: &[u8]) -> (Vec<String>, Vec<String>) {
+    let v: Value = serde_json::from_slice(b).expect("datumaro json");
+    let labels: Vec<String> = v["categories"]["label"]["labels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| l["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    let mut anns = Vec::new();
+    for it in v["items"].as_array().into_iter().flatten() {
+        for a in it["annotations"].as_array().into_iter().flatten() {
+            let label = a["label_id"]
+                .as_u64()
+                .and_then(|i| labels.get(i as usize))
+                .cloned()
+                .unwrap_or_default();
+            anns.push(format!("{}|{}|{}|g{}", it["id"].as_str().unwrap_or(""), a["type"].as_str().unwrap_or(""), label, a["group"]));
+        }
+    }
+    anns.sort();
+    (labels, anns)
+}
+
+#[test]
+fn rich_a_exports_match_the_real_server() {
+    let srv = TestServer::start();
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    let id = rich_a_task(&c);
+    // the stored annotations keep every object of the PUT
+    let ann = c.get(&format!("/api/tasks/{id}/annotations")).json();
+    let real: Value = serde_json::from_slice(
+        &std::fs::read(shared("cvat/exports/rich-A/annotations.json")).expect("annotations"),
+    )
+    .expect("json");
+    for k in ["tags", "shapes", "tracks"] {
+        assert_eq!(ann[k].as_array().map(Vec::len), real[k].as_array().map(Vec::len), "{k}");
+    }
+    // CVAT for images 1.1
+    let ours = unzip(&export_zip(&c, id, "CVAT for images 1.1", false));
+    let theirs = real_export("CVAT_for_images_1.1");
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    assert_eq!(cvat_xml_elements(&ours["annotations.xml"]), cvat_xml_elements(&theirs["annotations.xml"]));
+    // COCO 1.0
+    let ours = unzip(&export_zip(&c, id, "COCO 1.0", false));
+    let theirs = real_export("COCO_1.0");
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    let f = "annotations/instances_default.json";
+    assert_eq!(coco_summary(&ours[f]), coco_summary(&theirs[f]));
+    // YOLO 1.1: same files, same lines (numbers compared at 6 decimals)
+    let ours = unzip(&export_zip(&c, id, "YOLO 1.1", false));
+    let theirs = real_export("YOLO_1.1");
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    for (k, v) in &theirs {
+        if k.ends_with(".txt") || k.ends_with(".names") {
+            assert_eq!(yolo_lines(&ours[k]), yolo_lines(v), "{k}");
+        }
+    }
+    // Datumaro 1.0
+    let ours = unzip(&export_zip(&c, id, "Datumaro 1.0", false));
+    let theirs = real_export("Datumaro_1.0");
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    let f = "annotations/default.json";
+    assert_eq!(datumaro_summary(&ours[f]), datumaro_summary(&theirs[f]));
+    // with images: the images are the uploaded bytes, where the real server puts them
+    let ours = unzip(&export_zip(&c, id, "CVAT for images 1.1", true));
+    for (name, bytes) in rich_images() {
+        assert_eq!(ours.get(&format!("images/{name}")), Some(&bytes), "{name}");
+    }
+}
+
+#[test]
+fn rich_a_backup_from_the_real_server_restores_and_round_trips() {
+    let srv = TestServer::start();
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    let backup = std::fs::read(shared("cvat/exports/rich-A/backup.zip")).expect("backup");
+    let r = c.multipart("POST", "/api/tasks/backup", &[Part::file("task_file", "backup.zip", backup)]);
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    let v = c.wait(r.json()["rq_id"].as_str().expect("rq"));
+    assert_eq!(v["status"], "finished", "{v}");
+    let id = v["result_id"].as_i64().expect("result_id");
+    let real: Value = serde_json::from_slice(
+        &std::fs::read(shared("cvat/exports/rich-A/annotations.json")).expect("annotations"),
+    )
+    .expect("json");
+    let count = |a: &Value| {
+        let shapes = a["shapes"].as_array().map(Vec::len).unwrap_or(0);
+        let mut kinds: Vec<String> = a["shapes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| format!("{}:{}:{}", s["type"], s["frame"], s["elements"].as_array().map(Vec::len).unwrap_or(0)))
+            .collect();
+        kinds.sort();
+        let track_shapes: usize = a["tracks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["shapes"].as_array().map(Vec::len).unwrap_or(0) + t["elements"].as_array().map(Vec::len).unwrap_or(0))
+            .sum();
+        (a["tags"].as_array().map(Vec::len), shapes, a["tracks"].as_array().map(Vec::len), track_shapes, kinds)
+    };
+    let restored = c.get(&format!("/api/tasks/{id}/annotations")).json();
+    assert_eq!(count(&restored), count(&real));
+    let meta = c.get(&format!("/api/tasks/{id}/data/meta")).json();
+    let real_meta: Value = serde_json::from_slice(
+        &std::fs::read(shared("cvat/exports/rich-A/data_meta.json")).expect("meta"),
+    )
+    .expect("json");
+    let frames = |m: &Value| -> Vec<String> {
+        m["frames"].as_array().into_iter().flatten().map(|f| format!("{}:{}x{}", f["name"], f["width"], f["height"])).collect()
+    };
+    assert_eq!(frames(&meta), frames(&real_meta));
+    // our backup of it restores to the same annotations again
+    let r = c.post_empty(&format!("/api/tasks/{id}/backup/export"));
+    assert_eq!(r.status, 202);
+    let v = c.wait(r.json()["rq_id"].as_str().expect("rq"));
+    let url = v["result_url"].as_str().expect("result_url");
+    let ours = c.get(url.strip_prefix(&c.base).expect("our host")).body;
+    let files = unzip(&ours);
+    for k in ["task.json", "annotations.json", "data/manifest.jsonl"] {
+        assert!(files.contains_key(k), "{k} missing from our backup");
+    }
+    let r = c.multipart("POST", "/api/tasks/backup", &[Part::file("task_file", "ours.zip", ours)]);
+    let v = c.wait(r.json()["rq_id"].as_str().expect("rq"));
+    assert_eq!(v["status"], "finished", "{v}");
+    let again = c.get(&format!("/api/tasks/{}/annotations", v["result_id"])).json();
+    assert_eq!(count(&again), count(&real));
 }
