@@ -315,6 +315,16 @@ pub fn load_library(path: &Path) -> Result<PluginFormat, LoadError> {
         unsafe { lib.get::<abi::EntryFn>(abi::SYMBOL) }.map_err(|_| LoadError::NotAPlugin)?;
     // SAFETY: as above.
     let table = unsafe { entry() };
+    // SAFETY: the table pointer comes from the plugin's entry point.
+    unsafe { from_table(path, table) }
+}
+
+/// Checks a plugin table and calls its `describe`.
+///
+/// # Safety
+/// `table` must be null or point to at least a [`PluginHeader`], and to as many bytes as its
+/// `struct_size` says, valid for the life of the process.
+unsafe fn from_table(path: &Path, table: *const PluginV1) -> Result<PluginFormat, LoadError> {
     if table.is_null() {
         return Err(LoadError::NullTable);
     }
@@ -897,6 +907,84 @@ mod tests {
         assert!(e.to_string().contains("unsafe path"), "{e}");
         drop(out);
         assert!(!dest.exists());
+    }
+
+    unsafe extern "C" fn describe_ok(out: *mut Buf) -> i32 {
+        reply(
+            out,
+            br#"{"name": "Fine 1.0", "can_import": true, "can_export": true}"#,
+        );
+        status::OK
+    }
+    unsafe extern "C" fn describe_unnamed(out: *mut Buf) -> i32 {
+        reply(
+            out,
+            br#"{"name": " ", "can_import": true, "can_export": false}"#,
+        );
+        status::OK
+    }
+    unsafe extern "C" fn describe_fails(out: *mut Buf) -> i32 {
+        reply(out, br#"{"kind": "other", "message": "no licence"}"#);
+        status::INTERNAL
+    }
+
+    fn table(describe: Option<abi::DescribeFn>) -> PluginV1 {
+        PluginV1 {
+            abi_version: 1,
+            struct_size: abi::PLUGIN_V1_SIZE,
+            describe,
+            import: Some(import_not_json),
+            export: None,
+            validate: None,
+            free_buf: Some(free_vec),
+            sniff: None,
+        }
+    }
+
+    fn check(t: PluginV1) -> Result<PluginFormat, LoadError> {
+        let t = Box::leak(Box::new(t));
+        unsafe { from_table(Path::new("/fake/lib.so"), t) }
+    }
+
+    #[test]
+    fn table_checks_name_what_is_wrong() {
+        let ok = check(table(Some(describe_ok))).unwrap();
+        assert_eq!(ok.info.name, "Fine 1.0");
+        // no export entry: the description's can_export is not believed
+        assert!(ok.info.can_import && !ok.info.can_export);
+
+        let small = PluginV1 {
+            struct_size: 16,
+            ..table(Some(describe_ok))
+        };
+        let e = check(small).unwrap_err().to_string();
+        assert!(
+            e.contains("16 bytes") && e.contains(&format!("{} bytes", abi::PLUGIN_V1_SIZE)),
+            "{e}"
+        );
+        let newer = PluginV1 {
+            abi_version: 3,
+            ..table(Some(describe_ok))
+        };
+        let e = check(newer).unwrap_err().to_string();
+        assert!(e.contains("version 3") && e.contains("version 1"), "{e}");
+        let e = check(table(None)).unwrap_err().to_string();
+        assert!(e.contains("`describe` is null"), "{e}");
+        let e = check(PluginV1 {
+            free_buf: None,
+            ..table(Some(describe_ok))
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`free_buf` is null"), "{e}");
+        let e = check(table(Some(describe_unnamed)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("name is empty"), "{e}");
+        let e = check(table(Some(describe_fails))).unwrap_err().to_string();
+        assert!(e.contains("status 3") && e.contains("no licence"), "{e}");
+        let e = unsafe { from_table(Path::new("/x.so"), std::ptr::null()) }.unwrap_err();
+        assert!(matches!(e, LoadError::NullTable));
     }
 
     #[test]
