@@ -983,3 +983,28 @@ fn absurd_coordinates_do_not_hang_or_panic() {
         assert_eq!(files.len(), 1);
     }
 }
+
+/// The server's Datumaro export holds the rich-A ellipse as a compressed RLE string and its COCO export
+/// holds the same mask as uncompressed counts: both forms must read into the same CVAT mask.
+#[test]
+fn compressed_and_uncompressed_rle_read_alike() {
+    let dm: Value = serde_json::from_slice(&std::fs::read(shared("cvat/exports/rich-A/export/Datumaro_1.0/annotations/default.json")).unwrap()).unwrap();
+    let item = dm["items"].as_array().unwrap().iter().find(|i| i["id"] == "frame_01_800x600").unwrap();
+    let rle = item["annotations"].as_array().unwrap().iter().find(|a| a["type"] == "mask").unwrap()["rle"].clone();
+    assert!(rle["counts"].is_string());
+    let coco: Value = serde_json::from_slice(&std::fs::read(shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap()).unwrap();
+    let mut compressed = coco.clone();
+    for a in compressed["annotations"].as_array_mut().unwrap() {
+        if a["image_id"] == 2 && a["iscrowd"] == 1 {
+            a["segmentation"] = rle.clone();
+        }
+    }
+    let read = |v: &Value| {
+        let input = Input::from_bytes("x.json", serde_json::to_vec(v).unwrap()).unwrap();
+        Coco.read(&input, &ReadOptions::default()).unwrap()
+    };
+    let (a, b) = (read(&coco), read(&compressed));
+    let mask = |d: &Dataset| d.shapes.iter().find(|s| s.frame == 1 && s.kind == cvat_format_api::ShapeType::Mask).unwrap().points.clone();
+    assert_eq!(mask(&a), mask(&b));
+    assert_eq!(&mask(&a)[mask(&a).len() - 4..], &[340.0, 260.0, 460.0, 340.0]);
+}
