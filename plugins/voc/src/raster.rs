@@ -10,9 +10,9 @@
 //!   `round`); we follow OpenCV's `ellipse2Poly` + `FillConvexPoly`, which agrees except on a few border
 //!   pixels (see `docs/formats.md`).
 //! - Masks: CVAT's own RLE, pixel for pixel.
-//! - Back: outer contours of 8-connected components (the border following of Suzuki & Abe, which is
-//!   what `cv2.findContours(RETR_EXTERNAL)` implements), with straight runs compressed; holes are not
-//!   kept, as on the server.
+//! - Back: contours of 8-connected components (the border following of Suzuki & Abe, which is what
+//!   `cv2.findContours` implements), with straight runs compressed; each hole is joined to its outer
+//!   contour by a cut between their closest points, as datumaro's `extract_contours` does.
 
 use cvat_format_api::geometry::Bitmap;
 
@@ -421,29 +421,46 @@ fn contours(bm: &Bitmap) -> Vec<Vec<f64>> {
                 continue;
             }
             next_label += 1;
+            let cur = next_label;
             // flood the component so later scans skip it
             let mut stack = vec![(sx, sy)];
-            label[idx(sx, sy)] = next_label;
+            label[idx(sx, sy)] = cur;
+            let (mut x0, mut y0, mut x1, mut y1) = (sx, sy, sx, sy);
             while let Some((x, y)) = stack.pop() {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
                 for (dx, dy) in DIRS {
                     let (nx, ny) = (x + dx, y + dy);
                     if on(nx, ny) && label[idx(nx, ny)] == 0 {
-                        label[idx(nx, ny)] = next_label;
+                        label[idx(nx, ny)] = cur;
                         stack.push((nx, ny));
                     }
                 }
             }
-            let contour = trace(&on, (sx, sy), &DIRS);
-            if contour.len() <= 2 {
+            let in_comp =
+                |x: i64, y: i64| x >= 0 && y >= 0 && x < w && y < h && label[idx(x, y)] == cur;
+            let outer = trace(&in_comp, (sx, sy), 4, &DIRS);
+            if outer.len() <= 2 {
                 continue;
+            }
+            let mut contour = outer;
+            for hole in holes(&in_comp, (x0, y0, x1, y1)) {
+                let child = trace(&in_comp, hole, 0, &DIRS);
+                if child.len() > 2 {
+                    contour = merge_with_hole(contour, child);
+                }
             }
             let mut pts: Vec<f64> = Vec::with_capacity(contour.len() * 2 + 2);
             for (x, y) in &contour {
                 pts.push(*x as f64);
                 pts.push(*y as f64);
             }
-            pts.push(contour[0].0 as f64);
-            pts.push(contour[0].1 as f64);
+            if contour.first() != contour.last() {
+                pts.push(contour[0].0 as f64);
+                pts.push(contour[0].1 as f64);
+            }
             if coco_polygon(&pts, bm.width, bm.height).count() >= 1 {
                 out.push(pts);
             }
@@ -452,21 +469,107 @@ fn contours(bm: &Bitmap) -> Vec<Vec<f64>> {
     out
 }
 
-/// Suzuki & Abe border following from `start` (the first pixel of its component in raster order),
+/// The start pixels of the holes of a component (4-connected regions of other pixels inside its box that
+/// do not reach the box's edge): for each, the component pixel left of the hole's first pixel.
+fn holes(in_comp: &dyn Fn(i64, i64) -> bool, bbox: (i64, i64, i64, i64)) -> Vec<(i64, i64)> {
+    let (x0, y0, x1, y1) = bbox;
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    // 0 = unvisited, 1 = outside, 2 = hole
+    let mut mark = vec![0u8; (bw * bh) as usize];
+    let at = |x: i64, y: i64| ((y - y0) * bw + (x - x0)) as usize;
+    let free = |x: i64, y: i64| !in_comp(x, y);
+    let flood = |mark: &mut Vec<u8>, start: (i64, i64), value: u8| {
+        let mut stack = vec![start];
+        mark[at(start.0, start.1)] = value;
+        while let Some((x, y)) = stack.pop() {
+            for (dx, dy) in [(1, 0), (-1, 0), (0, 1), (0, -1)] {
+                let (nx, ny) = (x + dx, y + dy);
+                if nx < x0 || ny < y0 || nx > x1 || ny > y1 {
+                    continue;
+                }
+                if free(nx, ny) && mark[at(nx, ny)] == 0 {
+                    mark[at(nx, ny)] = value;
+                    stack.push((nx, ny));
+                }
+            }
+        }
+    };
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            let edge = x == x0 || x == x1 || y == y0 || y == y1;
+            if edge && free(x, y) && mark[at(x, y)] == 0 {
+                flood(&mut mark, (x, y), 1);
+            }
+        }
+    }
+    let mut starts = Vec::new();
+    for y in y0..=y1 {
+        for x in x0..=x1 {
+            if free(x, y) && mark[at(x, y)] == 0 {
+                flood(&mut mark, (x, y), 2);
+                starts.push((x - 1, y));
+            }
+        }
+    }
+    starts
+}
+
+/// datumaro's `_merge_contour_with_parent`: the outer contour turned "clockwise" and the hole the
+/// other way (by datumaro's sign convention), joined at their closest pair of points by a two-way cut.
+fn merge_with_hole(parent: Vec<(i64, i64)>, child: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    let clockwise = |c: &[(i64, i64)]| {
+        let n = c.len();
+        let area: i64 = (0..n)
+            .map(|i| {
+                let (p1, p2) = (c[i], c[(i + 1) % n]);
+                (p2.0 - p1.0) * (p2.1 + p1.1)
+            })
+            .sum();
+        area < 0
+    };
+    let mut parent = parent;
+    let mut child = child;
+    if !clockwise(&parent) {
+        parent.reverse();
+    }
+    if clockwise(&child) {
+        child.reverse();
+    }
+    let (mut best, mut ip, mut ic) = (i64::MAX, 0, 0);
+    for (i, p) in parent.iter().enumerate() {
+        for (j, c) in child.iter().enumerate() {
+            let d = (p.0 - c.0).pow(2) + (p.1 - c.1).pow(2);
+            if d < best {
+                best = d;
+                ip = i;
+                ic = j;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(parent.len() + child.len() + 2);
+    out.extend_from_slice(&parent[..=ip]);
+    out.extend_from_slice(&child[ic..]);
+    out.extend_from_slice(&child[..=ic]);
+    out.extend_from_slice(&parent[ip..]);
+    out
+}
+
+/// Suzuki & Abe border following from `start` (the first pixel of its border in raster order),
 /// compressed to the points where the direction changes.
 fn trace(
     on: &dyn Fn(i64, i64) -> bool,
     start: (i64, i64),
+    from_dir: usize,
     dirs: &[(i64, i64); 8],
 ) -> Vec<(i64, i64)> {
     let dir_of = |from: (i64, i64), to: (i64, i64)| -> usize {
         let d = (to.0 - from.0, to.1 - from.1);
         dirs.iter().position(|&x| x == d).unwrap_or(4)
     };
-    // 3.1: clockwise from the left neighbour
+    // 3.1: clockwise from the neighbour outside the border (left for outer borders, right for holes)
     let mut first = None;
     for k in 0..8 {
-        let d = (4 + 8 - k) % 8;
+        let d = (from_dir + 8 - k) % 8;
         let p = (start.0 + dirs[d].0, start.1 + dirs[d].1);
         if on(p.0, p.1) {
             first = Some(p);
@@ -574,6 +677,23 @@ mod tests {
         }
         bm.set(11, 0, true); // a lone pixel: no polygon
         assert_eq!(mask_to_polygons(&bm).len(), 2);
+    }
+
+    #[test]
+    fn holes_are_bridged_into_the_polygon() {
+        let mut bm = Bitmap::new(9, 9);
+        for y in 1..8 {
+            for x in 1..8 {
+                let border = x == 1 || x == 7 || y == 1 || y == 7;
+                bm.set(x, y, border);
+            }
+        }
+        let polys = mask_to_polygons(&bm);
+        assert_eq!(polys.len(), 1);
+        // the ring's own pixels, not the filled square: the hole stays empty
+        let back = coco_polygon(&polys[0], 9, 9);
+        assert!(!back.get(4, 4));
+        assert!(back.count() < 30, "{}", back.count());
     }
 
     #[test]

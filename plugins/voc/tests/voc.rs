@@ -326,13 +326,13 @@ fn voc_real_export_reads_back_like_the_server() {
             bm.count(),
             other.count()
         );
-        // contours differ in detail (OpenCV's TC89 approximation) and the server bridges holes into
-        // the polygon where we fill them (docs/formats.md): per group a loose bound, overall a tight one
-        assert!(v > 0.8, "{k:?}: IoU {v}");
+        // vertices differ in detail (OpenCV's TC89 approximation, docs/formats.md); on rich-A the
+        // worst group is 0.972, a 2-pixel-wide ring of border pixels on a 3,500-pixel polygon
+        assert!(v > 0.95, "{k:?}: IoU {v}");
     }
     let all = overall_iou(&a, &b);
     eprintln!("VOC polygons: overall IoU {all:.4}");
-    assert!(all > 0.9, "overall IoU {all}");
+    assert!(all > 0.98, "overall IoU {all}");
     // the car track: keyframes, outside, attributes
     assert_eq!(ours.tracks.len(), theirs.ann.tracks.len());
     for (x, y) in ours.tracks.iter().zip(&theirs.ann.tracks) {
@@ -381,9 +381,9 @@ fn segmentation_real_export_reads_back_like_the_server() {
             bm.count(),
             other.count()
         );
-        // contours differ in detail (OpenCV's TC89 approximation) and the server bridges holes into
-        // the polygon where we fill them (docs/formats.md): per group a loose bound, overall a tight one
-        assert!(v > 0.8, "{k:?}: IoU {v}");
+        // vertices differ in detail (OpenCV's TC89 approximation, docs/formats.md); on rich-A the
+        // worst group is 0.972, a 2-pixel-wide ring of border pixels on a 3,500-pixel polygon
+        assert!(v > 0.95, "{k:?}: IoU {v}");
     }
     let all = overall_iou(&a, &b);
     eprintln!("Segmentation polygons: overall IoU {all:.4}");
