@@ -95,7 +95,7 @@ fn count(input: &Input, pred: impl Fn(&str) -> bool) -> usize {
 impl Format for VocFormat {
     fn info(&self) -> FormatInfo {
         FormatInfo::new("PASCAL VOC 1.1")
-            .aliases(&["PASCAL VOC", "VOC"])
+            .aliases(&["PASCAL VOC ZIP 1.1"])
             .import()
             .export()
             .extensions(&["zip"])
@@ -138,7 +138,7 @@ impl Format for VocFormat {
 impl Format for SegmentationMaskFormat {
     fn info(&self) -> FormatInfo {
         FormatInfo::new("Segmentation mask 1.1")
-            .aliases(&["Segmentation mask"])
+            .aliases(&["Segmentation mask ZIP 1.1"])
             .import()
             .export()
             .extensions(&["zip"])

@@ -817,3 +817,91 @@ fn writers_report_what_they_drop() {
     assert_eq!(seg.count("polyline shapes"), 1);
     assert_eq!(seg.count("polygon shapes"), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Registry, detection, archives, reading without task information
+
+#[test]
+fn registry_names_and_detection() {
+    let reg = cvat_format_api::Registry::builtin().expect("no name clash");
+    for (name, alias) in [
+        ("PASCAL VOC 1.1", "PASCAL VOC ZIP 1.1"),
+        ("Segmentation mask 1.1", "Segmentation mask ZIP 1.1"),
+    ] {
+        let e = reg.get(name).expect("registered");
+        assert!(e.info.can_import && e.info.can_export);
+        assert_eq!(reg.get(alias).map(|e| e.info.name.as_str()), Some(name));
+    }
+    for (zip, want) in [
+        ("PASCAL_VOC_1.1.zip", "PASCAL VOC 1.1"),
+        ("Segmentation_mask_1.1.zip", "Segmentation mask 1.1"),
+    ] {
+        let input = Input::open(&shared(&format!("cvat/exports/rich-A/export/{zip}"))).unwrap();
+        assert_eq!(
+            reg.detect(&input).map(|e| e.info.name.as_str()),
+            Some(want),
+            "{zip}"
+        );
+    }
+}
+
+#[test]
+fn the_server_zip_reads_like_its_directory() {
+    let task = rich_a();
+    for (fmt, name) in [
+        (&VocFormat as &dyn Format, "PASCAL_VOC_1.1"),
+        (&SegmentationMaskFormat, "Segmentation_mask_1.1"),
+    ] {
+        let dir = read_export(fmt, name, &task_opts(&task));
+        let zip = Input::open(&shared(&format!("cvat/exports/rich-A/export/{name}.zip"))).unwrap();
+        let from_zip = fmt.read(&zip, &task_opts(&task)).expect("zip");
+        assert_eq!(dir, from_zip, "{name}");
+    }
+}
+
+#[test]
+fn without_task_information_labels_and_frames_come_from_the_files() {
+    let ds = read_export(&VocFormat, "PASCAL_VOC_1.1", &ReadOptions::default());
+    let task = rich_a();
+    // frames: names from <filename>, sizes from <size>
+    let got: Vec<_> = ds
+        .frames
+        .iter()
+        .map(|f| (f.name.clone(), f.width, f.height))
+        .collect();
+    let want: Vec<_> = task
+        .frames
+        .iter()
+        .map(|f| (f.name.clone(), f.width, f.height))
+        .collect();
+    assert_eq!(got, want);
+    // labels: the label map without background, in its order
+    let names: Vec<&str> = ds.labels.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "car",
+            "person",
+            "road",
+            "lane",
+            "landmark",
+            "ball",
+            "box3d",
+            "body",
+            "head",
+            "left_hand",
+            "right_hand",
+            "daytime"
+        ]
+    );
+    // attributes found in the files are declared on the label that carries them
+    let car = ds.label_by_name("car").unwrap();
+    let specs: Vec<&str> = car.attributes.iter().map(|a| a.name.as_str()).collect();
+    for n in ["color", "parked", "speed", "plate", "state"] {
+        assert!(specs.contains(&n), "{specs:?}");
+    }
+    let person = ds.label_by_name("person").unwrap();
+    assert!(person.attributes.iter().any(|a| a.name == "pose"));
+    assert_eq!(ds.tracks.len(), 1);
+    assert_eq!(ds.tags.len(), 2);
+}
