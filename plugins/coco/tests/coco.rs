@@ -988,11 +988,34 @@ fn absurd_coordinates_do_not_hang_or_panic() {
 /// holds the same mask as uncompressed counts: both forms must read into the same CVAT mask.
 #[test]
 fn compressed_and_uncompressed_rle_read_alike() {
-    let dm: Value = serde_json::from_slice(&std::fs::read(shared("cvat/exports/rich-A/export/Datumaro_1.0/annotations/default.json")).unwrap()).unwrap();
-    let item = dm["items"].as_array().unwrap().iter().find(|i| i["id"] == "frame_01_800x600").unwrap();
-    let rle = item["annotations"].as_array().unwrap().iter().find(|a| a["type"] == "mask").unwrap()["rle"].clone();
+    let dm: Value = serde_json::from_slice(
+        &std::fs::read(shared(
+            "cvat/exports/rich-A/export/Datumaro_1.0/annotations/default.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let item = dm["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "frame_01_800x600")
+        .unwrap();
+    let rle = item["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"] == "mask")
+        .unwrap()["rle"]
+        .clone();
     assert!(rle["counts"].is_string());
-    let coco: Value = serde_json::from_slice(&std::fs::read(shared("cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json")).unwrap()).unwrap();
+    let coco: Value = serde_json::from_slice(
+        &std::fs::read(shared(
+            "cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     let mut compressed = coco.clone();
     for a in compressed["annotations"].as_array_mut().unwrap() {
         if a["image_id"] == 2 && a["iscrowd"] == 1 {
@@ -1004,7 +1027,120 @@ fn compressed_and_uncompressed_rle_read_alike() {
         Coco.read(&input, &ReadOptions::default()).unwrap()
     };
     let (a, b) = (read(&coco), read(&compressed));
-    let mask = |d: &Dataset| d.shapes.iter().find(|s| s.frame == 1 && s.kind == cvat_format_api::ShapeType::Mask).unwrap().points.clone();
+    let mask = |d: &Dataset| {
+        d.shapes
+            .iter()
+            .find(|s| s.frame == 1 && s.kind == cvat_format_api::ShapeType::Mask)
+            .unwrap()
+            .points
+            .clone()
+    };
     assert_eq!(mask(&a), mask(&b));
-    assert_eq!(&mask(&a)[mask(&a).len() - 4..], &[340.0, 260.0, 460.0, 340.0]);
+    assert_eq!(
+        &mask(&a)[mask(&a).len() - 4..],
+        &[340.0, 260.0, 460.0, 340.0]
+    );
+}
+
+mod generated_skeletons {
+    //! Generated skeletons (elements visible, occluded or outside) written as COCO Keypoints and read
+    //! back are unchanged (points keep 2 decimals, as generated).
+    use super::*;
+    use cvat_format_api::{Frame, Label, LabelType, Shape, ShapeType};
+    use proptest::collection as pc;
+    use proptest::prelude::*;
+
+    const W: u32 = 64;
+    const H: u32 = 48;
+
+    fn coord(max: u32) -> impl Strategy<Value = f64> {
+        (0..max * 100).prop_map(|v| v as f64 / 100.0)
+    }
+
+    fn labels() -> Vec<Label> {
+        let sub = |id, name: &str| Label {
+            id,
+            name: name.into(),
+            kind: LabelType::Points,
+            ..Default::default()
+        };
+        vec![Label {
+            id: 10,
+            name: "body".into(),
+            kind: LabelType::Skeleton,
+            sublabels: vec![sub(11, "head"), sub(12, "hand")],
+            svg: r#"<line data-node-from="1" data-node-to="2"></line>"#.into(),
+            ..Default::default()
+        }]
+    }
+
+    fn element() -> impl Strategy<Value = (f64, f64, u8)> {
+        (coord(W), coord(H), 0..3u8)
+    }
+
+    fn skeletons() -> impl Strategy<Value = Dataset> {
+        pc::vec((0..6u32, element(), element(), any::<bool>()), 0..6).prop_map(|items| Dataset {
+            labels: labels(),
+            frames: (0..6)
+                .map(|i| Frame {
+                    id: i,
+                    name: format!("f{i}.jpg"),
+                    width: W,
+                    height: H,
+                    subset: None,
+                })
+                .collect(),
+            shapes: items
+                .into_iter()
+                .map(|(frame, a, b, occluded)| {
+                    let el = |label_id, (x, y, v): (f64, f64, u8)| Shape {
+                        label_id,
+                        kind: ShapeType::Points,
+                        frame,
+                        points: vec![x, y],
+                        outside: v == 0,
+                        occluded: v == 1,
+                        ..Default::default()
+                    };
+                    Shape {
+                        label_id: 10,
+                        kind: ShapeType::Skeleton,
+                        frame,
+                        occluded,
+                        elements: vec![el(11, a), el(12, b)],
+                        ..Default::default()
+                    }
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    fn canon(ds: &Dataset) -> Vec<String> {
+        let mut v: Vec<String> = ds
+            .shapes
+            .iter()
+            .map(|s| {
+                let els: Vec<String> = s
+                    .elements
+                    .iter()
+                    .map(|e| format!("{} {:?} {} {}", e.label_id, e.points, e.outside, e.occluded))
+                    .collect();
+                format!("{} {} occ={} {:?}", s.frame, s.label_id, s.occluded, els)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn keypoints_write_then_read_keeps_skeletons(ds in skeletons()) {
+            let (files, _) = write_files(&CocoKeypoints, &ds);
+            let opts = ReadOptions::default().with_labels(ds.labels.clone()).with_frames(ds.frames.clone());
+            let back = CocoKeypoints.read(&Input::from_files("k.zip", files), &opts).unwrap();
+            prop_assert_eq!(canon(&back), canon(&ds));
+        }
+    }
 }
