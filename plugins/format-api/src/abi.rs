@@ -221,10 +221,14 @@ impl From<&ReadOptions> for ReadOptionsJson {
 
 impl From<ReadOptionsJson> for ReadOptions {
     fn from(o: ReadOptionsJson) -> Self {
-        ReadOptions {
-            frames: o.frames,
-            labels: o.labels,
+        let mut r = ReadOptions::default();
+        if let Some(frames) = o.frames {
+            r = r.with_frames(frames);
         }
+        if let Some(labels) = o.labels {
+            r = r.with_labels(labels);
+        }
+        r
     }
 }
 

@@ -66,32 +66,46 @@ pub struct ReadOptions {
     pub frames: Option<Vec<Frame>>,
     /// The task's labels. Readers map names onto these ids where they can.
     pub labels: Option<Vec<Label>>,
+    /// Lookup of `frames` by name, stem and base name, built on first use.
+    frame_index: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
 }
 
 impl ReadOptions {
     pub fn with_frames(mut self, frames: Vec<Frame>) -> Self {
         self.frames = Some(frames);
+        self.frame_index = std::sync::OnceLock::new();
         self
     }
     pub fn with_labels(mut self, labels: Vec<Label>) -> Self {
         self.labels = Some(labels);
         self
     }
-    /// A frame from the hint, matched by item id (file name without extension) or full name.
+    /// A frame from the hint, matched by full name, then item id (file name without extension), then
+    /// base name or base item id (the hint may carry paths where the file carries bare names, or the
+    /// reverse). Constant time after the first call.
     pub fn frame_hint(&self, name_or_stem: &str) -> Option<&Frame> {
         let frames = self.frames.as_ref()?;
-        frames
-            .iter()
-            .find(|f| f.name == name_or_stem)
-            .or_else(|| frames.iter().find(|f| f.stem() == name_or_stem))
-            .or_else(|| {
-                // the hint may carry paths where the file carries bare names, or the reverse
-                let base = name_or_stem.rsplit('/').next().unwrap_or(name_or_stem);
-                frames.iter().find(|f| {
-                    let fb = f.stem().rsplit('/').next().unwrap_or("");
-                    fb == base || f.name.rsplit('/').next() == Some(base)
-                })
-            })
+        let index = self.frame_index.get_or_init(|| {
+            let mut m = std::collections::HashMap::with_capacity(frames.len() * 2);
+            // later passes only fill keys that earlier (stronger) passes left empty
+            for f in frames.iter().enumerate() {
+                m.entry(f.1.name.clone()).or_insert(f.0);
+            }
+            for (i, f) in frames.iter().enumerate() {
+                m.entry(f.stem().to_string()).or_insert(i);
+            }
+            for (i, f) in frames.iter().enumerate() {
+                let base = |s: &str| s.rsplit('/').next().unwrap_or(s).to_string();
+                m.entry(base(f.stem())).or_insert(i);
+                m.entry(base(&f.name)).or_insert(i);
+            }
+            m
+        });
+        let base = name_or_stem.rsplit('/').next().unwrap_or(name_or_stem);
+        index
+            .get(name_or_stem)
+            .or_else(|| index.get(base))
+            .and_then(|&i| frames.get(i))
     }
 }
 

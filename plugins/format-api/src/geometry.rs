@@ -31,7 +31,7 @@ pub fn check_points(kind: ShapeType, points: &[f64], size: Option<(u32, u32)>) -
             }
         }
         ShapeType::Polygon | ShapeType::Polyline | ShapeType::Points => {
-            if points.len() % 2 != 0 {
+            if !points.len().is_multiple_of(2) {
                 return Some(format!(
                     "{} has an odd number of coordinates ({}); values must be x,y pairs",
                     kind.as_str(),

@@ -398,7 +398,7 @@ enum Target {
         started: Option<String>,
     },
     Zip {
-        zip: Option<zip::ZipWriter<BufWriter<File>>>,
+        zip: Option<Box<zip::ZipWriter<BufWriter<File>>>>,
     },
     Dir {
         current: Option<BufWriter<File>>,
@@ -443,7 +443,7 @@ impl Output {
             OutputKind::Zip => {
                 let f = File::create(&temp).map_err(|e| FormatError::io(&disp, e))?;
                 Target::Zip {
-                    zip: Some(zip::ZipWriter::new(BufWriter::with_capacity(256 * 1024, f))),
+                    zip: Some(Box::new(zip::ZipWriter::new(BufWriter::with_capacity(256 * 1024, f)))),
                 }
             }
             OutputKind::Dir => {
@@ -578,7 +578,7 @@ impl OutputSink for Output {
                     .large_file(true);
                 zip.start_file(rel, opts)
                     .map_err(|e| FormatError::Other(format!("{disp}: zip: {e}")))?;
-                Ok(zip)
+                Ok(&mut **zip)
             }
             Target::Dir { current } => {
                 if let Some(mut f) = current.take() {
