@@ -248,10 +248,12 @@ impl From<&WriteOptions> for WriteOptionsJson {
 }
 
 impl From<WriteOptionsJson> for WriteOptions {
+    // not a struct literal: the options may gain private fields
+    #[allow(clippy::field_reassign_with_default)]
     fn from(o: WriteOptionsJson) -> Self {
-        WriteOptions {
-            frame_step: o.frame_step,
-        }
+        let mut w = WriteOptions::default();
+        w.frame_step = o.frame_step;
+        w
     }
 }
 

@@ -591,3 +591,61 @@ fn cli_plugin_dir_adds_the_format_to_formats_and_convert() {
     let all = format!("{stdout}{stderr}");
     assert!(all.contains(&format!("{}:2:25", bad.display())), "{all}");
 }
+
+/// The C header and the minimal C plugin of `docs/plugin-abi.md`, compiled with the system C compiler
+/// (the one Rust links with) and loaded: the specification is enough to write a working plugin in C.
+#[cfg(unix)]
+#[test]
+fn c_plugin_from_the_spec_loads_and_exports() {
+    let spec = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/plugin-abi.md"),
+    )
+    .expect("docs/plugin-abi.md");
+    let blocks: Vec<&str> = spec
+        .split("```c\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    let header = blocks
+        .iter()
+        .find(|b| b.contains("#define CVAT_PLUGIN_H"))
+        .expect("the C header block");
+    let source = blocks
+        .iter()
+        .find(|b| b.contains("cvat_format_plugin_v1(void) { return &TABLE; }"))
+        .expect("the example plugin block");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("cvat_plugin.h"), header).unwrap();
+    std::fs::write(src.path().join("hello.c"), source).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = dir
+        .path()
+        .join(format!("libhello{}", std::env::consts::DLL_SUFFIX));
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    let out = Command::new(&cc)
+        .args(["-std=c99", "-Wall", "-Werror", "-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(src.path().join("hello.c"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler {cc:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (reg, report) = registry_with(dir.path());
+    assert!(report.refused.is_empty(), "{:?}", report.refused);
+    let entry = reg.get("Hello 1.0").expect("the C plugin's format");
+    assert!(!entry.info.can_import && entry.info.can_export);
+    let files = write_mem(entry.format.as_ref(), &Dataset::default());
+    assert_eq!(
+        files.get("hello.txt").map(Vec::as_slice),
+        Some(&b"hello\n"[..])
+    );
+    let input = Input::from_bytes("x.txt", b"x".to_vec()).unwrap();
+    assert!(matches!(
+        entry.format.read(&input, &ReadOptions::default()),
+        Err(FormatError::Unsupported(_))
+    ));
+}
