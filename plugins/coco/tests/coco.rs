@@ -1144,3 +1144,103 @@ mod generated_skeletons {
         }
     }
 }
+
+mod generated_groups {
+    //! Groups of boxes written as COCO 1.0 come back as one box per group: the union of the group's
+    //! boxes, with the label and attributes of the largest (the first of equal ones).
+    use super::*;
+    use cvat_format_api::{
+        AttributeSpec, AttributeValue, Frame, InputType, Label, Shape, ShapeType,
+    };
+    use proptest::collection as pc;
+    use proptest::prelude::*;
+
+    fn labels() -> Vec<Label> {
+        let l = |id, name: &str| Label {
+            id,
+            name: name.into(),
+            attributes: vec![AttributeSpec {
+                id: id * 10,
+                name: "note".into(),
+                input_type: InputType::Text,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        vec![l(1, "a"), l(2, "b")]
+    }
+
+    fn boxes() -> impl Strategy<Value = Vec<(i64, i64, [u32; 4], String)>> {
+        pc::vec(
+            (
+                1..3i64,
+                1..4i64,
+                (0..50u32, 0..50u32, 1..30u32, 1..30u32),
+                "[a-z]{1,3}",
+            ),
+            1..8,
+        )
+        .prop_map(|v| {
+            v.into_iter()
+                .map(|(label, group, (x, y, w, h), note)| {
+                    (label, group, [x, y, x + w, y + h], note)
+                })
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn a_group_of_boxes_becomes_their_union(items in boxes()) {
+            let ds = Dataset {
+                labels: labels(),
+                frames: vec![Frame { id: 0, name: "a.jpg".into(), width: 100, height: 100, subset: None }],
+                shapes: items
+                    .iter()
+                    .map(|(label, group, b, note)| Shape {
+                        label_id: *label,
+                        kind: ShapeType::Rectangle,
+                        group: *group,
+                        points: b.iter().map(|v| *v as f64).collect(),
+                        attributes: vec![AttributeValue { spec_id: label * 10, value: note.clone() }],
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            let (files, _) = write_files(&Coco, &ds);
+            let opts = ReadOptions::default().with_labels(ds.labels.clone()).with_frames(ds.frames.clone());
+            let back = Coco.read(&Input::from_files("g.zip", files), &opts).unwrap();
+            let mut want: Vec<String> = Vec::new();
+            let mut groups: Vec<i64> = items.iter().map(|i| i.1).collect();
+            groups.sort();
+            groups.dedup();
+            for g in groups {
+                let members: Vec<&(i64, i64, [u32; 4], String)> = items.iter().filter(|i| i.1 == g).collect();
+                let area = |b: &[u32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
+                let mut leader = members[0];
+                for m in &members {
+                    if area(&m.2) > area(&leader.2) {
+                        leader = m;
+                    }
+                }
+                let u = [
+                    members.iter().map(|m| m.2[0]).min().unwrap(),
+                    members.iter().map(|m| m.2[1]).min().unwrap(),
+                    members.iter().map(|m| m.2[2]).max().unwrap(),
+                    members.iter().map(|m| m.2[3]).max().unwrap(),
+                ];
+                want.push(format!("{} {:?} {}", leader.0, u.map(|v| v as f64), leader.3));
+            }
+            want.sort();
+            let mut got: Vec<String> = back
+                .shapes
+                .iter()
+                .map(|s| format!("{} {:?} {}", s.label_id, s.points, s.attributes.first().map(|a| a.value.as_str()).unwrap_or("")))
+                .collect();
+            got.sort();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
