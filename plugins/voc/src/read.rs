@@ -722,6 +722,7 @@ fn read_masks(
     match (cls, inst) {
         (cls, Some(inst)) => {
             // instance id → class (the largest class id under it, as datumaro's get_instance_labels)
+            let mut parts = split_by_value(&inst, w);
             let mut inst_class: BTreeMap<usize, Option<usize>> = BTreeMap::new();
             for (p, &i) in inst.iter().enumerate() {
                 if i == 0 {
@@ -745,32 +746,62 @@ fn read_masks(
                     );
                     continue;
                 };
-                let mut bm = Bitmap::new(w, h);
-                for (p, &i) in inst.iter().enumerate() {
-                    if i == id {
-                        bm.data[p] = 1;
-                    }
+                if let Some(part) = parts.remove(&id) {
+                    push_mask(cx, lm, it, class, part, id as i64, &file);
                 }
-                push_mask(cx, lm, it, class, bm, id as i64, &file);
             }
         }
         (Some(cls), None) => {
-            let mut classes: Vec<usize> = cls.clone();
-            classes.sort_unstable();
-            classes.dedup();
-            for c in classes {
-                let mut bm = Bitmap::new(w, h);
-                for (p, &v) in cls.iter().enumerate() {
-                    if v == c {
-                        bm.data[p] = 1;
-                    }
-                }
-                let file = cx.disp(&cls_path);
-                push_mask(cx, lm, it, c, bm, 0, &file);
+            let file = cx.disp(&cls_path);
+            for (c, part) in split_by_value(&cls, w) {
+                push_mask(cx, lm, it, c, part, 0, &file);
             }
         }
         (None, None) => {}
     }
+}
+
+/// The pixels of an index image, one cropped bitmap per value (0 included) with its offset, in two
+/// passes over the image rather than one per value.
+fn split_by_value(values: &[usize], width: u32) -> BTreeMap<usize, Part> {
+    let w = width.max(1) as usize;
+    let mut boxes: BTreeMap<usize, (usize, usize, usize, usize)> = BTreeMap::new();
+    for (p, &v) in values.iter().enumerate() {
+        let (x, y) = (p % w, p / w);
+        let b = boxes.entry(v).or_insert((x, y, x, y));
+        b.0 = b.0.min(x);
+        b.1 = b.1.min(y);
+        b.2 = b.2.max(x);
+        b.3 = b.3.max(y);
+    }
+    let mut parts: BTreeMap<usize, Part> = boxes
+        .iter()
+        .map(|(&v, &(l, t, r, b))| {
+            let bm = Bitmap::new((r - l + 1) as u32, (b - t + 1) as u32);
+            (
+                v,
+                Part {
+                    bm,
+                    left: l,
+                    top: t,
+                },
+            )
+        })
+        .collect();
+    for (p, &v) in values.iter().enumerate() {
+        if let Some(part) = parts.get_mut(&v) {
+            let (x, y) = (p % w - part.left, p / w - part.top);
+            part.bm.set(x as u32, y as u32, true);
+        }
+    }
+    parts
+}
+
+/// A cropped mask and where its top-left pixel lies in the image.
+struct Part {
+    bm: Bitmap,
+    left: usize,
+    top: usize,
 }
 
 fn push_mask(
@@ -778,7 +809,7 @@ fn push_mask(
     lm: &LabelMap,
     it: &mut Item,
     class: usize,
-    bm: Bitmap,
+    part: Part,
     group: i64,
     file: &str,
 ) {
@@ -796,7 +827,10 @@ fn push_mask(
     if label == BACKGROUND {
         return;
     }
-    for poly in raster::mask_to_polygons(&bm) {
+    for mut poly in raster::mask_to_polygons(&part.bm) {
+        for (i, v) in poly.iter_mut().enumerate() {
+            *v += if i % 2 == 0 { part.left } else { part.top } as f64;
+        }
         it.anns.push(DmAnn {
             kind: ShapeType::Polygon,
             label: label.clone(),
