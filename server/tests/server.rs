@@ -6,6 +6,7 @@ mod util;
 
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use util::*;
 
 // ---------------------------------------------------------------------------------------------------
@@ -913,4 +914,496 @@ fn rich_a_backup_from_the_real_server_restores_and_round_trips() {
     assert_eq!(v["status"], "finished", "{v}");
     let again = c.get(&format!("/api/tasks/{}/annotations", v["result_id"])).json();
     assert_eq!(count(&again), count(&real));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// (b) the official clients against our server
+
+struct Cli {
+    exe: std::path::PathBuf,
+    args: Vec<String>,
+    cwd: std::path::PathBuf,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(&self.exe)
+            .args(&self.args)
+            .args(args)
+            .current_dir(&self.cwd)
+            .env_remove("CVAT_ACCESS_TOKEN")
+            .output()
+            .expect("run the official cvat-cli");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "cvat-cli {args:?} failed:\nstdout: {out}\nstderr: {err}");
+        out
+    }
+}
+
+fn created_id(out: &str) -> i64 {
+    out.lines()
+        .find_map(|l| l.strip_prefix("Created task id ").or_else(|| l.strip_prefix("Created task ID ")))
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no task id in: {out}"))
+}
+
+#[test]
+fn official_cli_2_23_1_end_to_end() {
+    let exe = official_cli("CVAT_CLI_223", ".venv");
+    let srv = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let cli = Cli {
+        exe,
+        args: vec![
+            "--auth".into(),
+            format!("admin:{ADMIN_PW}"),
+            "--server-host".into(),
+            "127.0.0.1".into(),
+            "--server-port".into(),
+            srv.port().to_string(),
+        ],
+        cwd: work.path().to_path_buf(),
+    };
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    let imgs: Vec<String> = ["img_a.jpg", "img_b.jpg", "img_c.jpg", "img_d.jpg"]
+        .iter()
+        .map(|n| {
+            let p = work.path().join("data").join(n);
+            write(&p, &recorded_image(n));
+            p.display().to_string()
+        })
+        .collect();
+    let labels = fixture_labels().to_string();
+    let xml = work.path().join("ann_cvat.xml");
+    write(&xml, &cvat_xml(0));
+    // create (local), create with --annotation_path
+    let mut args = vec!["create", "cli-local", "--labels", &labels, "local"];
+    args.extend(imgs.iter().map(String::as_str));
+    let t1 = created_id(&cli.ok(&args));
+    let mut args = vec![
+        "create", "cli-with-ann", "--labels", &labels, "--annotation_path", xml.to_str().expect("path"),
+        "--annotation_format", "CVAT 1.1", "local",
+    ];
+    args.extend(imgs.iter().map(String::as_str));
+    let t2 = created_id(&cli.ok(&args));
+    let ann = c.get(&format!("/api/tasks/{t2}/annotations")).json();
+    assert_eq!(ann["shapes"].as_array().map(Vec::len), Some(3), "{ann}");
+    let meta = c.get(&format!("/api/tasks/{t1}/data/meta")).json();
+    let names: Vec<&str> = meta["frames"].as_array().expect("frames").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, ["img_a.jpg", "img_b.jpg", "img_c.jpg", "img_d.jpg"], "basenames of the client paths");
+    // ls, ls --json
+    let ids: Vec<i64> = cli.ok(&["ls"]).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    assert_eq!(ids, vec![t2, t1]);
+    let listed: Value = serde_json::from_str(&cli.ok(&["ls", "--json"])).expect("ls --json is JSON");
+    let names: Vec<&str> = listed.as_array().expect("list").iter().filter_map(|t| t["name"].as_str()).collect();
+    assert_eq!(names, ["cli-with-ann", "cli-local"]);
+    // frames, both qualities (the CLI re-encodes what it receives; check what it wrote decodes to the right size)
+    cli.ok(&["frames", "--quality", "original", "--outdir", "orig", &t1.to_string(), "0", "3"]);
+    cli.ok(&["frames", "--quality", "compressed", "--outdir", "comp", &t1.to_string(), "1"]);
+    let dims = |p: std::path::PathBuf| image::image_dimensions(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let found = |dir: &str, frame: u32| {
+        std::fs::read_dir(work.path().join(dir))
+            .expect("frames dir")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&format!("frame_{frame:06}"))))
+            .unwrap_or_else(|| panic!("frame {frame} not written in {dir}"))
+    };
+    assert_eq!(dims(found("orig", 0)), (320, 240));
+    assert_eq!(dims(found("orig", 3)), (1024, 768));
+    assert_eq!(dims(found("comp", 1)), (640, 480));
+    // dump in three formats
+    let expect = [
+        ("CVAT for images 1.1", "annotations.xml"),
+        ("COCO 1.0", "annotations/instances_default.json"),
+        ("YOLO 1.1", "obj.data"),
+    ];
+    for (fmt, member) in expect {
+        let out = format!("dump-{}.zip", fmt.replace(' ', "_"));
+        cli.ok(&["dump", "--format", fmt, &t2.to_string(), &out]);
+        let files = unzip(&std::fs::read(work.path().join(&out)).expect("dump written"));
+        assert!(files.contains_key(member), "{fmt}: {:?}", files.keys());
+    }
+    // upload into the first task: CVAT xml, then the COCO and YOLO dumps
+    let count = |t: i64| {
+        let a = c.get(&format!("/api/tasks/{t}/annotations")).json();
+        a["shapes"].as_array().map(Vec::len).unwrap_or(0)
+    };
+    cli.ok(&["upload", "--format", "CVAT 1.1", &t1.to_string(), xml.to_str().expect("path")]);
+    assert_eq!(count(t1), 3);
+    cli.ok(&["upload", "--format", "COCO 1.0", &t1.to_string(), "dump-COCO_1.0.zip"]);
+    assert_eq!(count(t1), 3, "COCO keeps the 2 rectangles and the polygon");
+    cli.ok(&["upload", "--format", "YOLO 1.1", &t1.to_string(), "dump-YOLO_1.1.zip"]);
+    assert_eq!(count(t1), 2, "YOLO keeps only the rectangles");
+    // export (backup) and import
+    cli.ok(&["export", &t2.to_string(), "backup.zip"]);
+    let out = cli.ok(&["import", "backup.zip"]);
+    let t3 = created_id(&out);
+    assert_eq!(count(t3), 3);
+    // delete, including a missing task (logged, exit 0)
+    let (code, out, err) = cli.run(&["delete", &t3.to_string(), "99999"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(format!("{out}{err}").contains("99999 not found"), "{out}{err}");
+    assert_eq!(c.get(&format!("/api/tasks/{t3}")).status, 404);
+    // wrong password: the CLI fails
+    let bad = Cli {
+        exe: cli.exe.clone(),
+        args: vec!["--auth".into(), "admin:nope".into(), "--server-host".into(), "127.0.0.1".into(), "--server-port".into(), srv.port().to_string()],
+        cwd: work.path().to_path_buf(),
+    };
+    assert_ne!(bad.run(&["ls"]).0, 0);
+    // original frames over HTTP are the uploaded bytes
+    let r = c.get(&format!("/api/tasks/{t1}/data/?number=1&quality=original&type=frame"));
+    assert_eq!(r.body, recorded_image("img_b.jpg"));
+    let r = c.get(&format!("/api/tasks/{t1}/data/?number=1&quality=compressed&type=frame"));
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    assert_ne!(r.body, recorded_image("img_b.jpg"), "compressed frames are re-encoded");
+}
+
+#[test]
+fn official_cli_2_80_task_commands_and_personal_access_token() {
+    let exe = official_cli("CVAT_CLI_280", ".venv280");
+    let srv = TestServer::start();
+    let work = tempfile::tempdir().expect("tmp");
+    let cli = Cli {
+        exe: exe.clone(),
+        args: vec![
+            "--auth".into(),
+            format!("admin:{ADMIN_PW}"),
+            "--server-host".into(),
+            "http://127.0.0.1".into(),
+            "--server-port".into(),
+            srv.port().to_string(),
+        ],
+        cwd: work.path().to_path_buf(),
+    };
+    let img = work.path().join("img_a.jpg");
+    write(&img, &recorded_image("img_a.jpg"));
+    let labels = fixture_labels().to_string();
+    let out = cli.ok(&["task", "create", "t280", "--labels", &labels, "--completion_verification_period", "0.2", "local", img.to_str().expect("path")]);
+    let id: i64 = out.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no id: {out}"));
+    let ids: Vec<i64> = cli.ok(&["task", "ls"]).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    assert_eq!(ids, vec![id]);
+    cli.ok(&["task", "export-dataset", "--format", "COCO 1.0", "--completion_verification_period", "0.2", &id.to_string(), "coco.zip"]);
+    let files = unzip(&std::fs::read(work.path().join("coco.zip")).expect("export written"));
+    assert!(files.contains_key("annotations/instances_default.json"));
+    cli.ok(&["task", "backup", "--completion_verification_period", "0.2", &id.to_string(), "backup.zip"]);
+    let files = unzip(&std::fs::read(work.path().join("backup.zip")).expect("backup written"));
+    assert!(files.contains_key("task.json") && files.contains_key("data/img_a.jpg"));
+    // a personal access token (Authorization: Bearer) instead of a password
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    let r = c.json("POST", "/api/auth/access_tokens", &json!({"name": "ci"}));
+    assert_eq!(r.status, 201);
+    let pat = r.json()["value"].as_str().expect("value").to_string();
+    let out = std::process::Command::new(&exe)
+        .args(["--server-host", "http://127.0.0.1", "--server-port", &srv.port().to_string(), "task", "ls"])
+        .current_dir(work.path())
+        .env("CVAT_ACCESS_TOKEN", &pat)
+        .output()
+        .expect("run cvat-cli");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), id.to_string());
+    let r = send("GET", &format!("{}/api/users/self", srv.base), &[("Authorization".into(), "Bearer wrong".into())], None);
+    assert_eq!(r.status, 401);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// access control, errors, data options
+
+#[test]
+fn authentication_and_ownership() {
+    let srv = TestServer::start();
+    let base = &srv.base;
+    // no credentials: 401 everywhere but about
+    assert_eq!(send("GET", &format!("{base}/api/server/about"), &[], None).status, 200);
+    let r = send("GET", &format!("{base}/api/tasks"), &[], None);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Token"));
+    assert_eq!(r.json(), json!({"detail": "Authentication credentials were not provided."}));
+    // wrong password on login: 400 with non_field_errors
+    let r = send("POST", &format!("{base}/api/auth/login"), &[("Content-Type".into(), "application/json".into())],
+        Some(br#"{"username":"admin","password":"nope"}"#));
+    assert_eq!(r.status, 400);
+    assert!(r.json()["non_field_errors"].is_array());
+    // a second user sees only their own tasks
+    let r = send("POST", &format!("{base}/api/auth/register"), &[("Content-Type".into(), "application/json".into())],
+        Some(json!({"username": "bob", "email": "bob@x", "password1": "bob-password-1", "password2": "bob-password-1"}).to_string().as_bytes()));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let admin = Client::login(base, "admin", ADMIN_PW);
+    let bob = Client::login(base, "bob", "bob-password-1");
+    let files = fixture_files();
+    let ta = admin.create_task("admins", fixture_labels(), &files[..1]);
+    let tb = bob.create_task("bobs", fixture_labels(), &files[..1]);
+    assert_eq!(bob.get(&format!("/api/tasks/{ta}")).status, 403);
+    assert_eq!(bob.get(&format!("/api/tasks/{ta}/annotations")).status, 403);
+    assert_eq!(bob.delete(&format!("/api/tasks/{ta}")).status, 403);
+    let ids = |c: &Client| -> Vec<i64> {
+        c.get("/api/tasks").json()["results"].as_array().expect("results").iter().filter_map(|t| t["id"].as_i64()).collect()
+    };
+    assert_eq!(ids(&bob), vec![tb]);
+    assert_eq!(ids(&admin), vec![tb, ta]);
+    let bob_self = bob.get("/api/users/self").json();
+    assert_eq!(bob_self["is_superuser"], false);
+    // session + CSRF
+    let r = send("POST", &format!("{base}/api/auth/login"), &[("Content-Type".into(), "application/json".into())],
+        Some(json!({"username": "admin", "password": ADMIN_PW}).to_string().as_bytes()));
+    let cookies: Vec<String> = r.all("set-cookie").iter().map(|c| c.split(';').next().unwrap_or("").to_string()).collect();
+    let csrf = cookies.iter().find_map(|c| c.strip_prefix("csrftoken=")).expect("csrftoken").to_string();
+    let cookie = ("Cookie".to_string(), cookies.join("; "));
+    assert_eq!(send("GET", &format!("{base}/api/users/self"), &[cookie.clone()], None).status, 200);
+    let body = json!({"name": "p", "labels": [{"name": "a"}]}).to_string();
+    let ct = ("Content-Type".to_string(), "application/json".to_string());
+    let r = send("POST", &format!("{base}/api/projects"), &[cookie.clone(), ct.clone()], Some(body.as_bytes()));
+    assert_eq!((r.status, r.json()), (403, json!({"detail": "CSRF Failed: CSRF token missing."})));
+    let r = send("POST", &format!("{base}/api/projects"), &[cookie.clone(), ct.clone(), ("X-CSRFToken".into(), csrf.clone())], Some(body.as_bytes()));
+    assert_eq!(r.status, 201);
+    let r = send("POST", &format!("{base}/api/auth/logout"), &[cookie.clone(), ("X-CSRFToken".into(), csrf)], Some(b""));
+    assert_eq!(r.status, 200);
+    assert_eq!(send("GET", &format!("{base}/api/users/self"), &[cookie], None).status, 401);
+}
+
+#[test]
+fn bad_input_gets_cvat_errors_never_500() {
+    let srv = TestServer::start();
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    let t = c.create_task("errs", fixture_labels(), &fixture_files());
+    let mut h = c.auth();
+    h.push(("Content-Type".into(), "application/json".into()));
+    let cases: Vec<(&str, String, Option<Vec<u8>>, u16)> = vec![
+        ("POST", "/api/tasks".into(), Some(b"{\"name\": ".to_vec()), 400),
+        ("POST", "/api/tasks".into(), Some(br#"{"name": "x"}"#.to_vec()), 400),
+        ("POST", "/api/tasks".into(), Some(br#"{"name": "x", "labels": [{"name": "a"}, {"name": "a"}]}"#.to_vec()), 400),
+        ("POST", "/api/tasks".into(), Some(br#"{"name": "x", "labels": "nope"}"#.to_vec()), 400),
+        ("POST", "/api/tasks".into(), Some(br#"[1, 2]"#.to_vec()), 400),
+        ("GET", "/api/tasks/99999".into(), None, 404),
+        ("GET", "/api/tasks/abc".into(), None, 404),
+        ("GET", "/api/tasks?page=99".into(), None, 404),
+        ("GET", "/api/tasks?sort=bogus".into(), None, 400),
+        ("GET", "/api/tasks?filter=%7Bnot%20json".into(), None, 400),
+        ("GET", format!("/api/tasks/{t}/data?type=frame&number=99&quality=original"), None, 400),
+        ("GET", format!("/api/tasks/{t}/data?type=frame&number=-1"), None, 400),
+        ("GET", format!("/api/tasks/{t}/data?type=chunk&number=7"), None, 400),
+        ("GET", format!("/api/tasks/{t}/data?type=wat"), None, 400),
+        ("PUT", format!("/api/tasks/{t}/annotations"), Some(br#"{"shapes": [{"type": "rectangle"}]}"#.to_vec()), 400),
+        ("PUT", format!("/api/tasks/{t}/annotations"), Some(br#"{"shapes": [{"type": "rectangle", "label_id": 999999, "frame": 0, "points": [1,2,3,4]}]}"#.to_vec()), 400),
+        ("PATCH", format!("/api/tasks/{t}/annotations?action=explode"), Some(b"{}".to_vec()), 400),
+        ("POST", format!("/api/tasks/{t}/dataset/export?format=Nope"), None, 400),
+        ("POST", format!("/api/tasks/{t}/data"), Some(br#"{"image_quality": 70}"#.to_vec()), 400),
+        ("GET", "/api/requests/nope".into(), None, 404),
+        ("GET", "/api/jobs/99999".into(), None, 404),
+        ("DELETE", "/api/projects/99999".into(), None, 404),
+        ("GET", "/api/nothing/here".into(), None, 404),
+    ];
+    for (m, p, b, want) in cases {
+        let r = send(m, &format!("{}{p}", c.base), &h, b.as_deref().or(if m == "GET" || m == "DELETE" { None } else { Some(b"") }));
+        assert_eq!(r.status, want, "{m} {p}: {}", String::from_utf8_lossy(&r.body));
+    }
+    // a video is refused up front with a clear message
+    let r = c.json("POST", "/api/tasks", &json!({"name": "vid", "labels": [{"name": "a"}]}));
+    let vid = r.json()["id"].as_i64().expect("id");
+    let r = c.multipart("POST", &format!("/api/tasks/{vid}/data"), &[Part::file("client_files[0]", "clip.mp4", b"\0\0\0\x18ftypmp42".to_vec())]);
+    assert_eq!(r.status, 400);
+    assert!(String::from_utf8_lossy(&r.body).contains("does not decode video"));
+    // a file that is not an image fails the request with a message
+    let r = c.multipart("POST", &format!("/api/tasks/{vid}/data"), &[Part::file("client_files[0]", "x.jpg", b"not an image".to_vec())]);
+    let v = c.wait(r.json()["rq_id"].as_str().expect("rq"));
+    assert_eq!(v["status"], "failed");
+    assert!(v["message"].as_str().unwrap_or("").contains("x.jpg"), "{v}");
+    // TUS: wrong offset 409, missing content type 415
+    let mut th = c.auth();
+    th.extend([("Tus-Resumable".into(), "1.0.0".into()), ("Upload-Length".into(), "10".into()),
+        ("Upload-Metadata".into(), "filename YS54bWw=".into()), ("Origin".into(), c.base.clone())]);
+    let r = send("POST", &format!("{}/api/tasks/{t}/annotations/", c.base), &th, Some(b""));
+    assert_eq!(r.status, 201);
+    let loc = r.header("location").expect("location").to_string();
+    let mut ph = c.auth();
+    ph.extend([("Tus-Resumable".into(), "1.0.0".into()), ("Upload-Offset".into(), "5".into()),
+        ("Content-Type".into(), "application/offset+octet-stream".into())]);
+    assert_eq!(send("PATCH", &loc, &ph, Some(b"12345")).status, 409);
+    ph.retain(|(k, _)| k != "Content-Type");
+    assert_eq!(send("PATCH", &loc, &ph, Some(b"12345")).status, 415);
+}
+
+#[test]
+fn data_options_jobs_chunks_share_and_remote_files() {
+    // a share directory and a local HTTP server for remote files
+    let share = tempfile::tempdir().expect("share");
+    for (n, b) in rich_images() {
+        write(&share.path().join("set").join(&n), &b);
+    }
+    let srv = TestServer::start_in(tempfile::tempdir().expect("tmp"), Some(share.path().to_path_buf()));
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    // frame_filter, start/stop, segment_size/overlap -> jobs
+    let r = c.json("POST", "/api/tasks", &json!({"name": "opts", "labels": [{"name": "a"}], "segment_size": 2, "overlap": 1}));
+    let t = r.json()["id"].as_i64().expect("id");
+    let r = c.json("POST", &format!("/api/tasks/{t}/data"), &json!({
+        "server_files": ["set"], "image_quality": 40, "start_frame": 1, "stop_frame": 5, "frame_filter": "step=2",
+        "sorting_method": "natural"}));
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(c.wait(r.json()["rq_id"].as_str().expect("rq"))["status"], "finished");
+    let meta = c.get(&format!("/api/tasks/{t}/data/meta")).json();
+    let names: Vec<&str> = meta["frames"].as_array().expect("frames").iter().filter_map(|f| f["name"].as_str()).collect();
+    assert_eq!(names, ["set/frame_01_800x600.jpg", "set/frame_03_320x240.jpg", "set/frame_05_500x500.jpg"]);
+    assert_eq!(meta["image_quality"], 40);
+    let jobs = c.get(&format!("/api/jobs?task_id={t}")).json();
+    let mut ranges: Vec<(i64, i64)> = jobs["results"].as_array().expect("jobs").iter()
+        .map(|j| (j["start_frame"].as_i64().unwrap_or(-1), j["stop_frame"].as_i64().unwrap_or(-1))).collect();
+    ranges.sort();
+    assert_eq!(ranges, vec![(0, 1), (1, 2)]);
+    // chunk: a zip of the chunk's frames; preview: a small JPEG
+    let r = c.get(&format!("/api/tasks/{t}/data?type=chunk&number=0&quality=compressed"));
+    assert_eq!(r.status, 200);
+    assert_eq!(unzip(&r.body).len(), 3);
+    let r = c.get(&format!("/api/tasks/{t}/data?type=preview"));
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    let (w, h) = image::load_from_memory(&r.body).expect("preview decodes").into_rgb8().dimensions();
+    assert!(w <= 256 && h <= 256);
+    // remote files fetched from a local HTTP server
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let img = recorded_image("img_a.jpg");
+    let served = img.clone();
+    std::thread::spawn(move || {
+        for s in listener.incoming().take(1) {
+            let mut s = s.expect("conn");
+            use std::io::{Read, Write};
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", served.len());
+            let _ = s.write_all(&served);
+        }
+    });
+    let r = c.json("POST", "/api/tasks", &json!({"name": "remote", "labels": [{"name": "a"}]}));
+    let t2 = r.json()["id"].as_i64().expect("id");
+    let r = c.json("POST", &format!("/api/tasks/{t2}/data"), &json!({"remote_files": [format!("http://127.0.0.1:{port}/pics/remote.jpg?x=1")]}));
+    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(c.wait(r.json()["rq_id"].as_str().expect("rq"))["status"], "finished");
+    let r = c.get(&format!("/api/tasks/{t2}/data?type=frame&number=0&quality=original"));
+    assert_eq!(r.body, img);
+    let meta = c.get(&format!("/api/tasks/{t2}/data/meta")).json();
+    assert_eq!(meta["frames"][0]["name"], "remote.jpg");
+    // share paths cannot escape the share directory
+    let r = c.json("POST", "/api/tasks", &json!({"name": "escape", "labels": [{"name": "a"}]}));
+    let t3 = r.json()["id"].as_i64().expect("id");
+    let r = c.json("POST", &format!("/api/tasks/{t3}/data"), &json!({"server_files": ["../etc"]}));
+    assert_eq!(r.status, 400);
+    // list options
+    let page = c.get("/api/tasks?page_size=1&sort=name").json();
+    assert_eq!(page["count"], 3);
+    assert_eq!(page["results"][0]["name"], "escape");
+    assert!(page["next"].as_str().unwrap_or("").ends_with("/api/tasks?page=2&page_size=1&sort=name"));
+    let found = c.get("/api/tasks?search=remo").json();
+    assert_eq!(found["count"], 1);
+    let filtered = c.get("/api/tasks?filter=%7B%22%3D%3D%22%3A%5B%7B%22var%22%3A%22name%22%7D%2C%22opts%22%5D%7D").json();
+    assert_eq!(filtered["results"][0]["id"], t);
+}
+
+#[test]
+fn sixteen_clients_creating_tasks_at_once_lose_nothing() {
+    let srv = TestServer::start();
+    let base = srv.base.clone();
+    let files = fixture_files();
+    let handles: Vec<_> = (0..16)
+        .map(|i| {
+            let base = base.clone();
+            let files = files.clone();
+            std::thread::spawn(move || {
+                let c = Client::login(&base, "admin", ADMIN_PW);
+                let id = c.create_task(&format!("parallel-{i}"), fixture_labels(), &files[i % 4..i % 4 + 1]);
+                let r = c.json("PUT", &format!("/api/tasks/{id}/annotations"), &json!({"shapes": [], "tags": [], "tracks": []}));
+                assert_eq!(r.status, 200);
+                id
+            })
+        })
+        .collect();
+    let mut ids: Vec<i64> = handles.into_iter().map(|h| h.join().expect("client thread")).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 16);
+    let c = Client::login(&base, "admin", ADMIN_PW);
+    let list = c.get("/api/tasks?page_size=100").json();
+    assert_eq!(list["count"], 16);
+    for t in list["results"].as_array().expect("results") {
+        assert_eq!(t["size"], 1, "{t}");
+        assert_eq!(t["jobs"]["count"], 1);
+    }
+}
+
+/// Runs a server in a child process (this test binary re-executed), kills it with SIGKILL while a
+/// request is running, restarts it on the same data directory and checks the state.
+#[test]
+fn killed_server_restarts_clean_with_the_running_request_failed() {
+    if let Some(dir) = std::env::var_os("CVAT_SERVER_TEST_CHILD") {
+        let dir = PathBuf::from(dir);
+        let mut cfg = cvat_server::Config::new("127.0.0.1:0", dir.join("data"));
+        cfg.admin_password = Some(ADMIN_PW.to_string());
+        let s = cvat_server::start(cfg, cvat_formats::builtin_registry().expect("registry")).expect("child server");
+        write(&dir.join("port.tmp"), s.addr.port().to_string().as_bytes());
+        std::fs::rename(dir.join("port.tmp"), dir.join("port")).expect("port file");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(60));
+        }
+    }
+    let dir = tempfile::tempdir().expect("tmp");
+    let spawn = || {
+        let _ = std::fs::remove_file(dir.path().join("port"));
+        let child = std::process::Command::new(std::env::current_exe().expect("exe"))
+            .args(["--exact", "killed_server_restarts_clean_with_the_running_request_failed", "--nocapture"])
+            .env("CVAT_SERVER_TEST_CHILD", dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn child server");
+        let start = std::time::Instant::now();
+        loop {
+            if let Ok(p) = std::fs::read_to_string(dir.path().join("port")) {
+                return (child, format!("http://127.0.0.1:{}", p.trim()));
+            }
+            assert!(start.elapsed().as_secs() < 60, "child server did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // a remote file server that accepts and never answers keeps the data request running
+    let stall = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let stall_port = stall.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in stall.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let (mut child, base) = spawn();
+    let c = Client::login(&base, "admin", ADMIN_PW);
+    let done = c.create_task("before-kill", fixture_labels(), &fixture_files()[..2]);
+    let r = c.json("POST", "/api/tasks", &json!({"name": "killed", "labels": [{"name": "a"}]}));
+    let t = r.json()["id"].as_i64().expect("id");
+    let r = c.json("POST", &format!("/api/tasks/{t}/data"), &json!({"remote_files": [format!("http://127.0.0.1:{stall_port}/a.jpg")]}));
+    let rq = r.json()["rq_id"].as_str().expect("rq").to_string();
+    let enc = rq.replace(':', "%3A");
+    let start = std::time::Instant::now();
+    while c.get(&format!("/api/requests/{enc}")).json()["status"] != "started" {
+        assert!(start.elapsed().as_secs() < 30, "request never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let (mut child, base) = spawn();
+    let c = Client::login(&base, "admin", ADMIN_PW);
+    let v = c.get(&format!("/api/requests/{enc}")).json();
+    assert_eq!(v["status"], "failed", "{v}");
+    assert!(v["message"].as_str().unwrap_or("").contains("stopped"), "{v}");
+    // the finished task is intact; the server works as before
+    let meta = c.get(&format!("/api/tasks/{done}/data/meta")).json();
+    assert_eq!(meta["size"], 2);
+    assert_eq!(c.get(&format!("/api/tasks/{t}")).json()["name"], "killed");
+    let again = c.create_task("after-restart", fixture_labels(), &fixture_files()[..1]);
+    assert!(again > t);
+    child.kill().expect("kill child");
+    let _ = child.wait();
 }
