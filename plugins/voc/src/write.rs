@@ -214,6 +214,11 @@ fn count_skeleton_tracks(ds: &Dataset, report: &mut DropReport) {
     report.add("skeleton tracks", n);
 }
 
+/// Whether the frame's pixels can be painted: its size is known and not absurdly large.
+fn paintable(frame: &Frame) -> bool {
+    frame.has_size() && (frame.width as u64) * (frame.height as u64) <= pngio::MAX_PIXELS
+}
+
 /// Mask of one area-like annotation (mask or ellipse; polygons and boxes when `all`), or `None`.
 fn rasterise(a: &FrameAnn, frame: &Frame) -> Option<Bitmap> {
     let (w, h) = (frame.width, frame.height);
@@ -295,8 +300,11 @@ pub fn write_voc(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
             match a.kind {
                 ShapeType::Rectangle => {}
                 ShapeType::Mask | ShapeType::Ellipse => {
-                    if !frame.has_size() {
-                        report.add("masks and ellipses on frames of unknown size", 1);
+                    if !paintable(frame) {
+                        report.add(
+                            "masks and ellipses on frames of unknown or too large size",
+                            1,
+                        );
                     } else if let Some(bm) = rasterise(a, frame) {
                         masks.push(Instance {
                             bm,
@@ -531,8 +539,8 @@ pub fn write_segmentation(ds: &Dataset, out: &mut dyn OutputSink) -> Result<Drop
                 report.add(kind_word(a.kind, a.track.is_some()), 1);
                 continue;
             }
-            if !frame.has_size() {
-                report.add("area annotations on frames of unknown size", 1);
+            if !paintable(frame) {
+                report.add("area annotations on frames of unknown or too large size", 1);
                 continue;
             }
             let Some(bm) = rasterise(a, frame) else {

@@ -905,3 +905,25 @@ fn without_task_information_labels_and_frames_come_from_the_files() {
     assert_eq!(ds.tracks.len(), 1);
     assert_eq!(ds.tags.len(), 2);
 }
+
+#[test]
+fn frames_without_a_usable_size_are_reported_not_painted() {
+    let mut task = rich_a();
+    task.frames[1].width = 0; // the ellipse's frame
+    task.frames[2].width = 200_000; // the mask's frame: too large to paint
+    task.frames[2].height = 200_000;
+    let (files, report) = write(&VocFormat, &task);
+    assert_eq!(
+        report.count("masks and ellipses on frames of unknown or too large size"),
+        2
+    );
+    assert!(!files.keys().any(|k| k.starts_with("SegmentationClass/")));
+    let (_, report) = write(&SegmentationMaskFormat, &task);
+    assert!(report.count("area annotations on frames of unknown or too large size") > 0);
+    // and an empty frame list with annotations is refused with a hint
+    task.frames.clear();
+    let err = VocFormat
+        .write(&task, &mut MemorySink::default(), &WriteOptions::default())
+        .unwrap_err();
+    assert!(err.hint().is_some(), "{err}");
+}
