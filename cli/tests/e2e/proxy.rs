@@ -53,7 +53,7 @@ impl Proxy {
         let refused = Arc::new(AtomicU64::new(0));
         let (s, d, r) = (stop.clone(), dropped.clone(), refused.clone());
         std::thread::spawn(move || {
-            let mut rng = Rng(seed.max(1) * 0x9E37_79B9_7F4A_7C15);
+            let mut rng = Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((client, _)) => {
