@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 failure (invalid input, a failed operation), 2 usage or I/O error.
 
 mod commands;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +21,9 @@ pub struct Cli {
     #[arg(long = "plugin-dir", value_name = "DIR", global = true)]
     pub plugin_dir: Vec<std::path::PathBuf>,
 
+    #[command(flatten)]
+    pub global: commands::global::GlobalArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,6 +36,22 @@ pub enum Command {
     Validate(commands::validate::Args),
     /// Convert annotations from one format to another (offline).
     Convert(commands::convert::Args),
+    /// Create a task: labels, data (local files, share paths or URLs), optional annotations.
+    Create(commands::task::CreateArgs),
+    /// Delete tasks.
+    Delete(commands::task::DeleteArgs),
+    /// List tasks (ids; --json or --csv for more).
+    Ls(commands::task::LsArgs),
+    /// Download frames of a task.
+    Frames(commands::task::FramesArgs),
+    /// Download a task's annotations in a format.
+    Dump(commands::task::DumpArgs),
+    /// Upload annotations into a task (checked locally first).
+    Upload(commands::task::UploadArgs),
+    /// Back a task up into a file.
+    Export(commands::task::ExportArgs),
+    /// Restore a task from a backup file.
+    Import(commands::task::ImportArgs),
     /// Format plugins: what was loaded, from where, and what was refused.
     #[command(subcommand)]
     Plugins(commands::plugins::Command),
@@ -51,6 +71,14 @@ fn main() -> ExitCode {
     commands::set_plugin_dirs(cli.plugin_dir);
     let result = match cli.command {
         Command::Formats(args) => commands::formats::run(args),
+        Command::Create(args) => commands::task::create(&cli.global, args),
+        Command::Delete(args) => commands::task::delete(&cli.global, args),
+        Command::Ls(args) => commands::task::ls(&cli.global, args),
+        Command::Frames(args) => commands::task::frames(&cli.global, args),
+        Command::Dump(args) => commands::task::dump(&cli.global, args),
+        Command::Upload(args) => commands::task::upload(&cli.global, args),
+        Command::Export(args) => commands::task::export(&cli.global, args),
+        Command::Import(args) => commands::task::import(&cli.global, args),
         Command::Validate(args) => commands::validate::run(args),
         Command::Convert(args) => commands::convert::run(args),
         Command::Plugins(cmd) => commands::plugins::run(cmd),

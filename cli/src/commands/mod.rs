@@ -3,8 +3,10 @@
 
 pub mod convert;
 pub mod formats;
+pub mod global;
 pub mod plugins;
 pub mod serve;
+pub mod task;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -104,6 +106,26 @@ pub fn plural(n: usize, what: &str) -> String {
     } else {
         format!("{n} {what}s")
     }
+}
+
+/// Turns a client error into a user error: local I/O problems are exit 2, everything else 1. Validation
+/// failures print their diagnostics first.
+pub fn client_error(e: cvat_core::client::ClientError) -> anyhow::Error {
+    use cvat_core::client::ClientError as E;
+    if let E::Invalid { diagnostics, .. } = &e {
+        for d in diagnostics {
+            eprintln!("{d}");
+        }
+    }
+    let code = match &e {
+        E::Io { .. } => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    };
+    let hint = match &e {
+        E::Invalid { .. } => Some("fix the file, or pass --no-validate to let the server decide".to_string()),
+        other => other.hint().map(str::to_string),
+    };
+    UserError { message: e.to_string(), hint, code }.into()
 }
 
 /// Prints `error: ...` (and `hint: ...`) to stderr and returns the exit code.

@@ -443,7 +443,10 @@ impl Output {
             OutputKind::Zip => {
                 let f = File::create(&temp).map_err(|e| FormatError::io(&disp, e))?;
                 Target::Zip {
-                    zip: Some(Box::new(zip::ZipWriter::new(BufWriter::with_capacity(256 * 1024, f)))),
+                    zip: Some(Box::new(zip::ZipWriter::new(BufWriter::with_capacity(
+                        256 * 1024,
+                        f,
+                    )))),
                 }
             }
             OutputKind::Dir => {
