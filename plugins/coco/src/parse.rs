@@ -483,6 +483,8 @@ pub struct RawAnn {
     pub attributes: Attrs,
     pub keypoints: Nums,
     pub score: Option<Val>,
+    /// The entry was a list, not an object.
+    pub not_object: bool,
 }
 
 /// An image entry.
@@ -616,7 +618,7 @@ impl<'de> DeserializeSeed<'de> for AnnSeed<'_> {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawAnn, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(RawAnn {
-                    id: Some(Val::Seq),
+                    not_object: true,
                     ..Default::default()
                 })
             }

@@ -235,7 +235,7 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
 
 impl AnnSink for Collector<'_> {
     fn annotation(&mut self, i: usize, mut a: RawAnn, names: &mut Interner) {
-        if a.id == Some(Val::Seq) && a.image_id.is_none() {
+        if a.not_object {
             self.err(
                 ann_path(i, ""),
                 "field-type",

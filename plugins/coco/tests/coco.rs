@@ -1244,3 +1244,19 @@ mod generated_groups {
         }
     }
 }
+
+#[test]
+fn valid_files_validate_without_errors() {
+    let cases: Vec<(&dyn Format, Input)> = vec![
+        (&Coco, sample("coco_instances")),
+        (&Coco, sample("coco")),
+        (&Coco, sample("coco_stuff")),
+        (&CocoKeypoints, sample("coco_person_keypoints")),
+        (&Coco, Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0.zip")).unwrap()),
+        (&CocoKeypoints, Input::open(&shared("cvat/exports/rich-A/export/COCO_Keypoints_1.0.zip")).unwrap()),
+    ];
+    for (f, input) in cases {
+        let d = f.validate(&input, &ReadOptions::default());
+        assert!(!d.has_errors(), "{}: {:#?}", input.name(), d.items());
+    }
+}
