@@ -1307,10 +1307,26 @@ pub(crate) fn build(
                         } else {
                             text
                         };
+                        if thorough && !spec.accepts(&value) {
+                            diags.push(Diagnostic::warning(
+                                Location::json(&file, ann_path(i, &format!("attributes.{name}"))),
+                                "attribute-value",
+                                format!("value {value:?} is not allowed for attribute {name:?} of label {:?}", label_specs.map(|l| l.name.as_str()).unwrap_or("")),
+                            ));
+                        }
                         values.push(AttributeValue {
                             spec_id: spec.id,
                             value,
                         });
+                    } else if thorough && name != "is_crowd" && name != "score" {
+                        diags.push(
+                            Diagnostic::warning(
+                                Location::json(&file, ann_path(i, &format!("attributes.{name}"))),
+                                "undeclared-attribute",
+                                format!("attribute {name:?} is not declared for label {:?}; it will be dropped", label_specs.map(|l| l.name.as_str()).unwrap_or("")),
+                            )
+                            .with_hint("add the attribute to the label in the task, or remove it from the file"),
+                        );
                     }
                     continue;
                 }

@@ -1252,11 +1252,58 @@ fn valid_files_validate_without_errors() {
         (&Coco, sample("coco")),
         (&Coco, sample("coco_stuff")),
         (&CocoKeypoints, sample("coco_person_keypoints")),
-        (&Coco, Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0.zip")).unwrap()),
-        (&CocoKeypoints, Input::open(&shared("cvat/exports/rich-A/export/COCO_Keypoints_1.0.zip")).unwrap()),
+        (
+            &Coco,
+            Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0.zip")).unwrap(),
+        ),
+        (
+            &CocoKeypoints,
+            Input::open(&shared("cvat/exports/rich-A/export/COCO_Keypoints_1.0.zip")).unwrap(),
+        ),
     ];
     for (f, input) in cases {
         let d = f.validate(&input, &ReadOptions::default());
         assert!(!d.has_errors(), "{}: {:#?}", input.name(), d.items());
     }
+}
+
+#[test]
+fn attributes_are_checked_against_the_task_labels() {
+    let task = rich_a();
+    let mut v: Value = serde_json::from_slice(
+        &std::fs::read(shared(
+            "cvat/exports/rich-A/export/COCO_1.0/annotations/instances_default.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    // $.annotations[1] is the car track on frame 0
+    v["annotations"][1]["attributes"]["color"] = Value::from("purple");
+    v["annotations"][1]["attributes"]["wheels"] = Value::from(4);
+    let input = Input::from_bytes("x.json", serde_json::to_vec(&v).unwrap()).unwrap();
+    let opts = ReadOptions::default()
+        .with_labels(task.labels.clone())
+        .with_frames(task.frames.clone());
+    let d = Coco.validate(&input, &opts);
+    let found: Vec<(&str, &str)> = d
+        .items()
+        .iter()
+        .map(|d| {
+            (
+                d.code.as_str(),
+                d.location.json_path.as_deref().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        found.contains(&("attribute-value", "$.annotations[1].attributes.color")),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("undeclared-attribute", "$.annotations[1].attributes.wheels")),
+        "{found:?}"
+    );
+    // warnings only: the server imports such files (dropping the unknown attribute)
+    assert!(!d.has_errors());
+    assert!(Coco.read(&input, &opts).is_ok());
 }
