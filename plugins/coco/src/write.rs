@@ -200,14 +200,17 @@ impl<'a> Writer<'a> {
                 })
                 .collect();
             if !t.elements.is_empty() {
-                let present: std::collections::HashSet<u32> =
-                    by_frame.iter().map(|f| f.shape.frame).collect();
+                let present: HashMap<u32, usize> = by_frame
+                    .iter()
+                    .enumerate()
+                    .map(|(k, f)| (f.shape.frame, k))
+                    .collect();
                 for e in &t.elements {
                     let es = interpolated_shapes(e.frame, &e.shapes, end, true, &|f| {
-                        present.contains(&f)
+                        present.contains_key(&f)
                     });
                     for s in es {
-                        if let Some(tf) = by_frame.iter_mut().find(|tf| tf.shape.frame == s.frame) {
+                        if let Some(tf) = present.get(&s.frame).and_then(|&k| by_frame.get_mut(k)) {
                             tf.elements.push((e.label_id, s));
                         }
                     }
