@@ -7,8 +7,8 @@
 //!   column's pixels are set from the first boundary crossing at or below the pixel's top edge. This is
 //!   why a box `50..250.5` covers columns 50..250 and `60..200.25` rows 60..199.
 //! - Ellipses: the server draws them with OpenCV (`cv2.ellipse`, integer centre and axes after Python
-//!   `round`); we follow OpenCV's `ellipse2Poly` + `FillConvexPoly`, which agrees except on a few border
-//!   pixels (see `docs/formats.md`).
+//!   `round`); we follow OpenCV's `ellipse2Poly` + `FillConvexPoly` + `Line2` step by step (pixel-exact
+//!   on the real export; see `docs/formats.md`).
 //! - Masks: CVAT's own RLE, pixel for pixel.
 //! - Back: contours of 8-connected components (the border following of Suzuki & Abe, which is what
 //!   `cv2.findContours` implements), with straight runs compressed; each hole is joined to its outer
@@ -243,11 +243,7 @@ fn fill_convex_poly(bm: &mut Bitmap, v: &[(i64, i64)], shift: i64) {
         ymax = ymax.max(p.1);
         xmax = xmax.max(p.0);
         xmin = xmin.min(p.0);
-        line8(
-            bm,
-            ((p0.0 + delta) >> shift, (p0.1 + delta) >> shift),
-            ((p.0 + delta) >> shift, (p.1 + delta) >> shift),
-        );
+        line2(bm, p0, p, shift);
         p0 = p;
     }
     let xmin = (xmin + delta) >> shift;
@@ -334,39 +330,57 @@ fn fill_convex_poly(bm: &mut Bitmap, v: &[(i64, i64)], shift: i64) {
     }
 }
 
-/// OpenCV's 8-connected `Line` (Bresenham as in `LineIterator`, drawn left to right).
-fn line8(bm: &mut Bitmap, a: (i64, i64), b: (i64, i64)) {
+/// OpenCV's `Line2`: an 8-connected line between fixed-point end points (what `FillConvexPoly` draws its
+/// edges with when the vertices carry fractional bits).
+fn line2(bm: &mut Bitmap, a: (i64, i64), b: (i64, i64), shift: i64) {
+    let one = 1i64 << shift;
     let (mut p1, mut p2) = (a, b);
-    if p2.0 < p1.0 {
-        std::mem::swap(&mut p1, &mut p2);
-    }
-    let dx = p2.0 - p1.0;
-    let dy0 = p2.1 - p1.1;
-    let ystep = if dy0 < 0 { -1 } else { 1 };
-    let dy = dy0.abs();
-    let steep = dy > dx;
-    let (major, minor) = if steep { (dy, dx) } else { (dx, dy) };
-    let mut err = major - 2 * minor;
-    let (mut x, mut y) = p1;
-    let set = |bm: &mut Bitmap, x: i64, y: i64| {
+    let (mut dx, mut dy) = (p2.0 - p1.0, p2.1 - p1.1);
+    let (ax, ay) = (dx.abs(), dy.abs());
+    let put = |bm: &mut Bitmap, x: i64, y: i64| {
         if x >= 0 && y >= 0 && x < bm.width as i64 && y < bm.height as i64 {
             bm.set(x as u32, y as u32, true);
         }
     };
-    for _ in 0..=major.min(1 << 24) {
-        set(bm, x, y);
-        let mask = err < 0;
-        err += -2 * minor + if mask { 2 * major } else { 0 };
-        if steep {
-            y += ystep;
-            if mask {
-                x += 1;
-            }
-        } else {
+    if ax > ay {
+        if dx < 0 {
+            std::mem::swap(&mut p1, &mut p2);
+            dy = -dy;
+        }
+        let y_step = (dy << shift) / (ax | 1);
+        let mut ecount = ((p2.0 - p1.0) >> shift).min(1 << 24);
+        put(
+            bm,
+            (p2.0 + (one >> 1)) >> shift,
+            (p2.1 + (one >> 1)) >> shift,
+        );
+        let mut x = (p1.0 + (one >> 1)) >> shift;
+        let mut y = p1.1 + (one >> 1);
+        while ecount >= 0 {
+            put(bm, x, y >> shift);
             x += 1;
-            if mask {
-                y += ystep;
-            }
+            y += y_step;
+            ecount -= 1;
+        }
+    } else {
+        if dy < 0 {
+            std::mem::swap(&mut p1, &mut p2);
+            dx = -dx;
+        }
+        let x_step = (dx << shift) / (ay | 1);
+        let mut ecount = ((p2.1 - p1.1) >> shift).min(1 << 24);
+        put(
+            bm,
+            (p2.0 + (one >> 1)) >> shift,
+            (p2.1 + (one >> 1)) >> shift,
+        );
+        let mut x = p1.0 + (one >> 1);
+        let mut y = (p1.1 + (one >> 1)) >> shift;
+        while ecount >= 0 {
+            put(bm, x >> shift, y);
+            x += x_step;
+            y += 1;
+            ecount -= 1;
         }
     }
 }
