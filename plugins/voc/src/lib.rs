@@ -113,7 +113,27 @@ impl Format for VocFormat {
             (true, true) => 90,
             (true, false) => 70,
             (false, true) => 60,
-            _ => 0,
+            _ => {
+                // a flat archive of VOC XML files (the server accepts those): look at one
+                let Some(first) = input
+                    .files()
+                    .iter()
+                    .find(|f| f.to_ascii_lowercase().ends_with(".xml"))
+                else {
+                    return 0;
+                };
+                let Ok(mut r) = input.open_file(first) else {
+                    return 0;
+                };
+                let mut head = vec![0u8; 4096];
+                let n = std::io::Read::read(&mut r, &mut head).unwrap_or(0);
+                let head = String::from_utf8_lossy(&head[..n.min(head.len())]);
+                if head.contains("<annotation") && head.contains("<bndbox>") {
+                    50
+                } else {
+                    0
+                }
+            }
         }
     }
 

@@ -711,6 +711,21 @@ mod tests {
     }
 
     #[test]
+    fn extreme_ellipses_do_not_panic() {
+        for (pts, rot) in [
+            ([0.0, 0.0, 50.0, -30.0], 45.0),
+            ([-1e5, 3.0, 1e5, -1e5], 10.0),
+            ([5.0, 5.0, 5.0, 5.0], 0.0),
+            ([f64::NAN, 1.0, 2.0, 3.0], f64::NAN),
+            ([1e300, 1.0, -1e300, 3.0], 1e300),
+        ] {
+            let bm = ellipse(&pts, rot, 20, 10);
+            assert_eq!(bm.data.len(), 200);
+        }
+        assert!(ellipse(&[0.0, 0.0, 50.0, -30.0], 45.0, 20, 10).get(0, 0));
+    }
+
+    #[test]
     fn ellipse_is_symmetric() {
         let bm = ellipse(&[10.0, 10.0, 14.0, 7.0], 0.0, 21, 21);
         assert!(bm.get(14, 10) && bm.get(6, 10) && bm.get(10, 7) && bm.get(10, 13));

@@ -923,3 +923,33 @@ fn frames_without_a_usable_size_are_reported_not_painted() {
         .unwrap_err();
     assert!(err.hint().is_some(), "{err}");
 }
+
+#[test]
+fn a_flat_archive_of_xml_files_is_voc() {
+    // as the server accepts: just the annotation files, no ImageSets
+    let dir = shared("cvat/exports/rich-A/export/PASCAL_VOC_1.1");
+    let files: BTreeMap<String, Vec<u8>> = tree(&dir)
+        .into_iter()
+        .filter(|(n, _)| n.starts_with("Annotations/"))
+        .map(|(n, b)| (n.trim_start_matches("Annotations/").to_string(), b))
+        .collect();
+    let input = Input::from_files("flat.zip", files);
+    assert!(VocFormat.sniff(&input) >= 50);
+    let task = rich_a();
+    let ds = VocFormat
+        .read(&input, &task_opts(&task))
+        .expect("flat read");
+    let boxes = ds
+        .shapes
+        .iter()
+        .filter(|s| s.kind == ShapeType::Rectangle)
+        .count();
+    assert_eq!(
+        boxes,
+        task.shapes
+            .iter()
+            .filter(|s| s.kind == ShapeType::Rectangle)
+            .count()
+    );
+    assert_eq!(ds.tracks.len(), 1);
+}
