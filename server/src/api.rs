@@ -177,8 +177,10 @@ fn route(app: &App, req: &Req) -> R {
         ("GET", ["requests", id]) => {
             let conn = app.db();
             match request_json(&conn, id, &user)? {
-                Some(v) => Ok(Resp::json(200, &v)
-                    .with("Cache-Control", "max-age=0, no-cache, no-store, must-revalidate, private")),
+                Some(v) => Ok(Resp::json(200, &v).with(
+                    "Cache-Control",
+                    "max-age=0, no-cache, no-store, must-revalidate, private",
+                )),
                 None => Err(ApiError::html(404, "There is no request with specified id")),
             }
         }
@@ -229,7 +231,10 @@ fn formats(app: &App) -> Resp {
             exporters.push(item);
         }
     }
-    Resp::json(200, &json!({"importers": importers, "exporters": exporters}))
+    Resp::json(
+        200,
+        &json!({"importers": importers, "exporters": exporters}),
+    )
 }
 
 pub fn user_json(req: &Req, u: &User, full: bool) -> Value {
@@ -352,23 +357,29 @@ fn login(app: &App, req: &Req) -> R {
 
 fn logout(app: &App, req: &Req) -> R {
     if let Some(sid) = req.cookie("sessionid") {
-        app.db().execute("DELETE FROM sessions WHERE id=?1", [sid])?;
+        app.db()
+            .execute("DELETE FROM sessions WHERE id=?1", [sid])?;
     }
-    Ok(Resp::json(200, &json!({"detail": "Successfully logged out."}))
-        .with(
-            "Set-Cookie",
-            "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
-        )
-        .with(
-            "Set-Cookie",
-            "sessionfresh=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
-        ))
+    Ok(
+        Resp::json(200, &json!({"detail": "Successfully logged out."}))
+            .with(
+                "Set-Cookie",
+                "sessionid=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
+            )
+            .with(
+                "Set-Cookie",
+                "sessionfresh=\"\"; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
+            ),
+    )
 }
 
 /// `POST /api/auth/register`: `{username, email, password1, password2}`.
 fn register(app: &App, req: &Req) -> R {
     let body = req.json()?;
-    let username = str_field(&body, "username").unwrap_or("").trim().to_string();
+    let username = str_field(&body, "username")
+        .unwrap_or("")
+        .trim()
+        .to_string();
     let email = str_field(&body, "email").unwrap_or("").trim().to_string();
     let p1 = str_field(&body, "password1").unwrap_or("");
     let p2 = str_field(&body, "password2").unwrap_or("");
@@ -417,7 +428,10 @@ fn list_access_tokens(app: &App, req: &Req, user: &User) -> R {
             "updated_date": r.get::<_, String>(2)?, "expiry_date": null, "last_used_date": null, "read_only": false, "owner": user.id}))
     })?;
     let items = rows.collect::<Result<Vec<_>, _>>()?;
-    Ok(Resp::json(200, &paginate(req, "/api/auth/access_tokens", items)?))
+    Ok(Resp::json(
+        200,
+        &paginate(req, "/api/auth/access_tokens", items)?,
+    ))
 }
 
 /// Personal access tokens (newer servers): `POST /api/auth/access_tokens {name}` -> `{..., value}`; the
@@ -648,7 +662,8 @@ pub fn filter_sort(
                     }
                     Value::Number(n) => n.to_string() == want,
                     Value::Null => want.is_empty() || want == "null",
-                    other => other.to_string() == want,
+                    Value::Bool(b) => want == if *b { "true" } else { "false" },
+                    _ => false,
                 }
             });
         }
@@ -777,7 +792,14 @@ fn projects_list(app: &App, req: &Req, user: &User) -> R {
         items,
         &["name", "owner", "status"],
         &["name", "owner", "status"],
-        &["id", "name", "owner", "status", "created_date", "updated_date"],
+        &[
+            "id",
+            "name",
+            "owner",
+            "status",
+            "created_date",
+            "updated_date",
+        ],
     )?;
     Ok(Resp::json(200, &paginate(req, "/api/projects", items)?))
 }
@@ -786,7 +808,9 @@ fn project_create(app: &App, req: &Req, user: &User) -> R {
     let body = req.json()?;
     let name = match body.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(Value::String(_)) => return Err(ApiError::field("name", "This field may not be blank.")),
+        Some(Value::String(_)) => {
+            return Err(ApiError::field("name", "This field may not be blank."))
+        }
         _ => return Err(ApiError::field("name", "This field is required.")),
     };
     let labels = body
@@ -822,7 +846,10 @@ fn project_update(app: &App, req: &Req, user: &User, id: i64) -> R {
         tx.execute("UPDATE projects SET name=?1 WHERE id=?2", params![n, id])?;
     }
     if let Some(b) = str_field(&body, "bug_tracker") {
-        tx.execute("UPDATE projects SET bug_tracker=?1 WHERE id=?2", params![b, id])?;
+        tx.execute(
+            "UPDATE projects SET bug_tracker=?1 WHERE id=?2",
+            params![b, id],
+        )?;
     }
     if let Some(labels) = body.get("labels") {
         let labels = validate_labels(labels)?;
@@ -932,7 +959,10 @@ fn label_errors(l: &Value) -> Value {
     let Some(obj) = l.as_object() else {
         e.insert(
             "non_field_errors".into(),
-            json!([format!("Invalid data. Expected a dictionary, but got {}.", json_type(l))]),
+            json!([format!(
+                "Invalid data. Expected a dictionary, but got {}.",
+                json_type(l)
+            )]),
         );
         return Value::Object(e);
     };
@@ -967,7 +997,10 @@ fn label_errors(l: &Value) -> Value {
                 let mut bad = false;
                 for a in list {
                     let mut ae = Map::new();
-                    if !a.get("name").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
+                    if a.get("name")
+                        .and_then(Value::as_str)
+                        .is_none_or(str::is_empty)
+                    {
                         ae.insert("name".into(), json!(["This field is required."]));
                     }
                     match a.get("input_type") {
@@ -987,10 +1020,7 @@ fn label_errors(l: &Value) -> Value {
                             .as_array()
                             .is_some_and(|l| l.iter().all(Value::is_string))
                         {
-                            ae.insert(
-                                "values".into(),
-                                json!(["Expected a list of strings."]),
-                            );
+                            ae.insert("values".into(), json!(["Expected a list of strings."]));
                         }
                     }
                     bad |= !ae.is_empty();
@@ -1088,7 +1118,11 @@ fn insert_label(
     Ok(id)
 }
 
-pub fn insert_labels(conn: &Connection, owner: LabelOwner, labels: &[Value]) -> Result<(), ApiError> {
+pub fn insert_labels(
+    conn: &Connection,
+    owner: LabelOwner,
+    labels: &[Value],
+) -> Result<(), ApiError> {
     for (i, l) in labels.iter().enumerate() {
         insert_label(conn, owner, None, l, i)?;
     }
@@ -1111,7 +1145,9 @@ fn patch_labels(conn: &Connection, owner: LabelOwner, labels: &[Value]) -> Resul
                     |r| r.get(0),
                 )?;
                 if found == 0 {
-                    return Err(ApiError::bad_list(format!("Label {id} does not exist here")));
+                    return Err(ApiError::bad_list(format!(
+                        "Label {id} does not exist here"
+                    )));
                 }
                 if l.get("deleted").and_then(Value::as_bool) == Some(true) {
                     conn.execute("DELETE FROM labels WHERE id=?1 OR parent_id=?1", [id])?;
@@ -1216,7 +1252,9 @@ fn label_json(conn: &Connection, l: &LabelRow, top: bool) -> Result<Value, ApiEr
 /// The labels of a task (its project's when it is in one), top level, as `GET /api/labels` lists them.
 pub fn task_labels_json(conn: &Connection, task_id: i64) -> Result<Vec<Value>, ApiError> {
     let project: Option<i64> = conn
-        .query_row("SELECT project_id FROM tasks WHERE id=?1", [task_id], |r| r.get(0))
+        .query_row("SELECT project_id FROM tasks WHERE id=?1", [task_id], |r| {
+            r.get(0)
+        })
         .optional()?
         .flatten();
     let rows = match project {
@@ -1324,7 +1362,9 @@ fn label_delete(app: &App, user: &User, id: i64) -> R {
 pub fn request_value(conn: &Connection, row: &rusqlite::Row) -> rusqlite::Result<Value> {
     let owner_id: i64 = row.get("owner_id")?;
     let username: String = conn
-        .query_row("SELECT username FROM users WHERE id=?1", [owner_id], |r| r.get(0))
+        .query_row("SELECT username FROM users WHERE id=?1", [owner_id], |r| {
+            r.get(0)
+        })
         .optional()?
         .unwrap_or_default();
     let op_type: String = row.get("op_type")?;
@@ -1362,9 +1402,8 @@ fn requests_list(app: &App, req: &Req, user: &User) -> R {
     let conn = app.db();
     let mut items = Vec::new();
     {
-        let mut st = conn.prepare(
-            "SELECT * FROM requests WHERE owner_id=?1 OR ?2 ORDER BY seq DESC",
-        )?;
+        let mut st =
+            conn.prepare("SELECT * FROM requests WHERE owner_id=?1 OR ?2 ORDER BY seq DESC")?;
         let mut rows = st.query(params![user.id, user.is_superuser])?;
         while let Some(r) = rows.next()? {
             items.push(request_value(&conn, r)?);
@@ -1374,7 +1413,13 @@ fn requests_list(app: &App, req: &Req, user: &User) -> R {
         items.retain(|v| v["status"] == s);
     }
     if let Some(t) = req.q("task_id") {
-        items.retain(|v| v["operation"]["task_id"].to_string() == t);
+        items.retain(|v| {
+            v["operation"]["task_id"]
+                .as_i64()
+                .map(|x| x.to_string())
+                .as_deref()
+                == Some(t)
+        });
     }
     if let Some(a) = req.q("action") {
         items.retain(|v| {
@@ -1383,8 +1428,12 @@ fn requests_list(app: &App, req: &Req, user: &User) -> R {
                 .is_some_and(|t| t.starts_with(a))
         });
     }
-    Ok(Resp::json(200, &paginate(req, "/api/requests", items)?)
-        .with("Cache-Control", "max-age=0, no-cache, no-store, must-revalidate, private"))
+    Ok(
+        Resp::json(200, &paginate(req, "/api/requests", items)?).with(
+            "Cache-Control",
+            "max-age=0, no-cache, no-store, must-revalidate, private",
+        ),
+    )
 }
 
 fn request_cancel(app: &App, id: &str, user: &User) -> R {

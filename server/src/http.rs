@@ -131,10 +131,7 @@ impl Resp {
     pub fn json(status: u16, v: &Value) -> Resp {
         Resp {
             status,
-            headers: vec![(
-                "Content-Type".into(),
-                "application/vnd.cvat+json".into(),
-            )],
+            headers: vec![("Content-Type".into(), "application/vnd.cvat+json".into())],
             body: serde_json::to_vec(v).unwrap_or_default(),
         }
     }
@@ -229,14 +226,13 @@ pub fn to_response(r: Resp) -> axum::response::Response {
     for (k, v) in &r.headers {
         b = b.header(k.as_str(), v.as_str());
     }
-    b.body(axum::body::Body::from(r.body))
-        .unwrap_or_else(|_| {
-            let mut resp = axum::response::Response::new(axum::body::Body::from(
-                "{\"detail\":\"invalid response header\"}",
-            ));
-            *resp.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
-            resp
-        })
+    b.body(axum::body::Body::from(r.body)).unwrap_or_else(|_| {
+        let mut resp = axum::response::Response::new(axum::body::Body::from(
+            "{\"detail\":\"invalid response header\"}",
+        ));
+        *resp.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
 }
 
 /// Parses a `multipart/form-data` body.

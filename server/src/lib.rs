@@ -262,7 +262,10 @@ pub fn run(cfg: Config, registry: cvat_format_api::Registry) -> Result<(), Serve
     })
 }
 
-async fn handle(State(app): State<Arc<App>>, req: axum::extract::Request) -> axum::response::Response {
+async fn handle(
+    State(app): State<Arc<App>>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,

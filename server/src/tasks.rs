@@ -372,7 +372,9 @@ fn task_create(app: &App, req: &Req, user: &User) -> R {
     }
     let name = match body.get("name") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(Value::String(_)) => return Err(ApiError::field("name", "This field may not be blank.")),
+        Some(Value::String(_)) => {
+            return Err(ApiError::field("name", "This field may not be blank."))
+        }
         Some(_) => return Err(ApiError::field("name", "Not a valid string.")),
         None => return Err(ApiError::field("name", "This field is required.")),
     };
@@ -388,7 +390,9 @@ fn task_create(app: &App, req: &Req, user: &User) -> R {
         None => Vec::new(),
     };
     if project_id.is_none() && labels.is_empty() {
-        return Err(ApiError::bad_list("Label set or project_id must be present"));
+        return Err(ApiError::bad_list(
+            "Label set or project_id must be present",
+        ));
     }
     let int = |k: &str| -> Result<Option<i64>, ApiError> {
         match body.get(k) {
@@ -407,7 +411,10 @@ fn task_create(app: &App, req: &Req, user: &User) -> R {
     if let Some(p) = project_id {
         api::get_project(&conn, p, user).map_err(|e| {
             if e.status == 404 {
-                ApiError::field("project_id", format!("Invalid pk \"{p}\" - object does not exist."))
+                ApiError::field(
+                    "project_id",
+                    format!("Invalid pk \"{p}\" - object does not exist."),
+                )
             } else {
                 e
             }
@@ -437,7 +444,8 @@ fn task_create(app: &App, req: &Req, user: &User) -> R {
     tx.commit()?;
     let t = get_task(&conn, id, user)?;
     let base = req.base();
-    Ok(Resp::json(201, &task_json(&conn, req, &t)?).with("Location", format!("{base}/api/tasks/{id}")))
+    Ok(Resp::json(201, &task_json(&conn, req, &t)?)
+        .with("Location", format!("{base}/api/tasks/{id}")))
 }
 
 fn task_update(app: &App, req: &Req, user: &User, id: i64) -> R {
@@ -453,7 +461,10 @@ fn task_update(app: &App, req: &Req, user: &User, id: i64) -> R {
             if k == "name" && s.trim().is_empty() {
                 return Err(ApiError::field(k, "This field may not be blank."));
             }
-            tx.execute(&format!("UPDATE tasks SET {k}=?1 WHERE id=?2"), params![s, id])?;
+            tx.execute(
+                &format!("UPDATE tasks SET {k}=?1 WHERE id=?2"),
+                params![s, id],
+            )?;
         }
     }
     if let Some(p) = body.get("project_id") {
@@ -466,7 +477,9 @@ fn task_update(app: &App, req: &Req, user: &User, id: i64) -> R {
     if let Some(labels) = body.get("labels") {
         let labels = api::validate_labels(labels)?;
         let has_project: Option<i64> =
-            tx.query_row("SELECT project_id FROM tasks WHERE id=?1", [id], |r| r.get(0))?;
+            tx.query_row("SELECT project_id FROM tasks WHERE id=?1", [id], |r| {
+                r.get(0)
+            })?;
         if has_project.is_some() {
             return Err(ApiError::bad_list(
                 "Cannot change the labels of a task in a project; change the project's labels",
@@ -609,7 +622,12 @@ fn data_post(app: &App, req: &Req, user: &User, task_id: i64) -> R {
     if let Some(parts) = &req.parts {
         for p in parts.iter().filter(|p| p.filename.is_some()) {
             if p.name.starts_with("client_files") {
-                stage_file(app, task_id, p.filename.as_deref().unwrap_or("file"), &p.data)?;
+                stage_file(
+                    app,
+                    task_id,
+                    p.filename.as_deref().unwrap_or("file"),
+                    &p.data,
+                )?;
             }
         }
     }
@@ -660,9 +678,9 @@ fn data_post(app: &App, req: &Req, user: &User, task_id: i64) -> R {
     };
     params_v.insert("image_quality".into(), json!(iq));
     if let Some(s) = params_v.get("sorting_method") {
-        let ok = s.as_str().is_some_and(|s| {
-            ["lexicographical", "natural", "predefined", "random"].contains(&s)
-        });
+        let ok = s
+            .as_str()
+            .is_some_and(|s| ["lexicographical", "natural", "predefined", "random"].contains(&s));
         if !ok {
             return Err(ApiError::field(
                 "sorting_method",
@@ -765,7 +783,10 @@ fn tus_headers(r: Resp) -> Resp {
         .with("Tus-Extension", "")
         .with("Tus-Max-Size", TUS_MAX_SIZE.to_string())
         .with("Access-Control-Allow-Origin", "*")
-        .with("Access-Control-Allow-Methods", "PATCH,HEAD,GET,POST,OPTIONS")
+        .with(
+            "Access-Control-Allow-Methods",
+            "PATCH,HEAD,GET,POST,OPTIONS",
+        )
         .with(
             "Access-Control-Expose-Headers",
             "Tus-Resumable,upload-length,upload-metadata,Location,Upload-Offset",
@@ -975,7 +996,10 @@ fn data_get(app: &App, req: &Req, user: &User, task_id: i64) -> R {
     match kind {
         "frame" => {
             let n = req.q("number").unwrap_or("");
-            let idx = n.parse::<i64>().ok().filter(|i| *i >= 0 && (*i as usize) < frames.len());
+            let idx = n
+                .parse::<i64>()
+                .ok()
+                .filter(|i| *i >= 0 && (*i as usize) < frames.len());
             let Some(idx) = idx else {
                 return Err(ApiError::bad(format!(
                     "Invalid frame '{n}'. The frame number should be in the [0, {}] range",
@@ -1015,7 +1039,12 @@ fn data_get(app: &App, req: &Req, user: &User, task_id: i64) -> R {
             for (i, f) in frames.iter().enumerate().take(end).skip(start) {
                 let path = app.task_dir(task_id).join("data").join(&f.file);
                 let (bytes, ext) = if quality == "original" {
-                    let ext = f.name.rsplit('.').next().unwrap_or("jpg").to_ascii_lowercase();
+                    let ext = f
+                        .name
+                        .rsplit('.')
+                        .next()
+                        .unwrap_or("jpg")
+                        .to_ascii_lowercase();
                     (std::fs::read(&path)?, ext)
                 } else {
                     let b = media::compressed_frame(
@@ -1048,8 +1077,8 @@ fn preview(app: &App, t: &TaskRow) -> R {
         return Err(ApiError::detail(404, "The task has no data yet"));
     };
     let path = app.task_dir(t.id).join("data").join(&f.file);
-    let bytes = media::preview(&path)
-        .map_err(|e| ApiError::bad(format!("preview cannot be made: {e}")))?;
+    let bytes =
+        media::preview(&path).map_err(|e| ApiError::bad(format!("preview cannot be made: {e}")))?;
     Ok(Resp::bytes(200, "image/jpeg", bytes))
 }
 
@@ -1134,27 +1163,28 @@ pub fn check_refs(
             by_id.insert(s.id, s);
         }
     }
-    let check = |what: &str, label_id: i64, frame: u32, attrs: &[cvat_format_api::AttributeValue]| {
-        let Some(l) = by_id.get(&label_id) else {
-            return Err(ApiError::bad_list(format!(
-                "{what} on frame {frame}: label id {label_id} is not a label of this task"
-            )));
-        };
-        if frames > 0 && frame as usize >= frames {
-            return Err(ApiError::bad_list(format!(
-                "{what}: frame {frame} is outside the task (it has {frames} frames)"
-            )));
-        }
-        for at in attrs {
-            if !l.attributes.iter().any(|s| s.id == at.spec_id) {
+    let check =
+        |what: &str, label_id: i64, frame: u32, attrs: &[cvat_format_api::AttributeValue]| {
+            let Some(l) = by_id.get(&label_id) else {
                 return Err(ApiError::bad_list(format!(
+                    "{what} on frame {frame}: label id {label_id} is not a label of this task"
+                )));
+            };
+            if frames > 0 && frame as usize >= frames {
+                return Err(ApiError::bad_list(format!(
+                    "{what}: frame {frame} is outside the task (it has {frames} frames)"
+                )));
+            }
+            for at in attrs {
+                if !l.attributes.iter().any(|s| s.id == at.spec_id) {
+                    return Err(ApiError::bad_list(format!(
                     "{what} on frame {frame}: attribute spec id {} does not belong to label '{}'",
                     at.spec_id, l.name
                 )));
+                }
             }
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     for t in &a.tags {
         check("tag", t.label_id, t.frame, &t.attributes)?;
     }
@@ -1238,7 +1268,10 @@ fn job_annotations_put(app: &App, req: &Req, task_id: i64, start: i64, stop: i64
     kept.shapes.extend(new.shapes);
     kept.tracks.extend(new.tracks);
     let saved = save_annotations(&conn, task_id, &kept, false)?;
-    Ok(Resp::json(200, &annotations_value(&clip(&saved, start, stop))))
+    Ok(Resp::json(
+        200,
+        &annotations_value(&clip(&saved, start, stop)),
+    ))
 }
 
 fn annotations_patch(app: &App, req: &Req, user: &User, task_id: i64, _job: Option<i64>) -> R {
@@ -1311,7 +1344,8 @@ fn annotations_patch(app: &App, req: &Req, user: &User, task_id: i64, _job: Opti
             let tag_ids = ids(a.tags.iter().map(|x| x.id).collect());
             let shape_ids = ids(a.shapes.iter().map(|x| x.id).collect());
             let track_ids = ids(a.tracks.iter().map(|x| x.id).collect());
-            cur.tags.retain(|x| !x.id.is_some_and(|i| tag_ids.contains(&i)));
+            cur.tags
+                .retain(|x| !x.id.is_some_and(|i| tag_ids.contains(&i)));
             cur.shapes
                 .retain(|x| !x.id.is_some_and(|i| shape_ids.contains(&i)));
             cur.tracks
@@ -1409,7 +1443,8 @@ fn annotations_import_post(app: &App, req: &Req, user: &User, task_id: i64) -> R
                 "No such file were uploaded: '{filename}'"
             )));
         };
-        app.db().execute("DELETE FROM uploads WHERE id=?1", [&uid])?;
+        app.db()
+            .execute("DELETE FROM uploads WHERE id=?1", [&uid])?;
         let rq_id = format!("import:task-{task_id}-annotations");
         worker::submit(
             app,
@@ -1448,8 +1483,14 @@ fn import_sync(app: &App, req: &Req, user: &User, task_id: i64) -> R {
         return Err(ApiError::bad("No such file were uploaded"));
     };
     let filename = util::base_name(part.filename.as_deref().unwrap_or("annotations"));
-    worker::import_annotations(app, task_id, &entry.format.info().name, &filename, part.data.to_vec())
-        .map_err(ApiError::bad_list)?;
+    worker::import_annotations(
+        app,
+        task_id,
+        &entry.format.info().name,
+        &filename,
+        part.data.to_vec(),
+    )
+    .map_err(ApiError::bad_list)?;
     Ok(Resp::empty(201))
 }
 
@@ -1468,10 +1509,16 @@ fn start_export(app: &App, req: &Req, user: &User, task_id: i64, save_images: bo
     let fmt = req.q("format").unwrap_or("");
     let entry = app.registry.get(fmt).filter(|e| e.format.info().can_export);
     let Some(entry) = entry else {
-        return Err(ApiError::bad_list("Unknown format specified for the request"));
+        return Err(ApiError::bad_list(
+            "Unknown format specified for the request",
+        ));
     };
     let name = entry.format.info().name;
-    let kind = if save_images { "dataset" } else { "annotations" };
+    let kind = if save_images {
+        "dataset"
+    } else {
+        "annotations"
+    };
     let rq_id = format!(
         "export:task-{task_id}-{kind}-in-{}-format-by-{}",
         format_slug(&name),
@@ -1511,11 +1558,17 @@ fn download_export(app: &App, req: &Req, user: &User, task_id: i64, dataset: boo
     let fmt = req.q("format").unwrap_or("");
     let entry = app.registry.get(fmt).filter(|e| e.format.info().can_export);
     let Some(entry) = entry else {
-        return Err(ApiError::bad_list("Unknown format specified for the request"));
+        return Err(ApiError::bad_list(
+            "Unknown format specified for the request",
+        ));
     };
     let name = entry.format.info().name;
     let save_images = dataset || parse_bool(req.q("save_images"));
-    let kind = if save_images { "dataset" } else { "annotations" };
+    let kind = if save_images {
+        "dataset"
+    } else {
+        "annotations"
+    };
     let rq_id = format!(
         "export:task-{task_id}-{kind}-in-{}-format-by-{}",
         format_slug(&name),
@@ -1558,7 +1611,9 @@ fn start_backup(app: &App, req: &Req, user: &User, task_id: i64) -> R {
         let conn = app.db();
         let t = get_task(&conn, task_id, user)?;
         if t.size.is_none() {
-            return Err(ApiError::bad("The task has no data yet: nothing to back up"));
+            return Err(ApiError::bad(
+                "The task has no data yet: nothing to back up",
+            ));
         }
     }
     let rq_id = format!("export:task-{task_id}-backup-by-{}", user.id);
@@ -1617,7 +1672,8 @@ fn backup_import(app: &App, req: &Req, user: &User) -> R {
                 "No such file were uploaded: '{filename}'"
             )));
         };
-        app.db().execute("DELETE FROM uploads WHERE id=?1", [&uid])?;
+        app.db()
+            .execute("DELETE FROM uploads WHERE id=?1", [&uid])?;
         path
     } else {
         let part = req
@@ -1731,7 +1787,14 @@ fn jobs_list(app: &App, req: &Req, user: &User) -> R {
         items,
         &["state", "stage", "type", "project_id"],
         &["task_id", "state", "stage"],
-        &["id", "task_id", "project_id", "state", "stage", "updated_date"],
+        &[
+            "id",
+            "task_id",
+            "project_id",
+            "state",
+            "stage",
+            "updated_date",
+        ],
     )?;
     Ok(Resp::json(200, &api::paginate(req, "/api/jobs", items)?))
 }

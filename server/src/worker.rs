@@ -36,9 +36,10 @@ pub fn submit(app: &App, rq_id: &str, r: NewRequest) -> Result<(), ApiError> {
         if matches!(status.as_deref(), Some("queued" | "started")) {
             return Ok(());
         }
-        let seq: i64 = conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM requests", [], |x| {
-            x.get(0)
-        })?;
+        let seq: i64 =
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM requests", [], |x| {
+                x.get(0)
+            })?;
         conn.execute(
             "INSERT OR REPLACE INTO requests(id, seq, status, message, op_type, target, task_id, format, owner_id, params, created, expiry) VALUES (?1,?2,'queued','',?3,?4,?5,?6,?7,?8,?9,?10)",
             params![rq_id, seq, r.op_type, r.target, r.task_id, r.format, r.owner_id, r.params.to_string(), util::now(), util::later(r.expiry_secs)],
@@ -119,8 +120,10 @@ fn run(app: &App, rq_id: &str) {
         )
     };
     let result = match job {
-        Ok(job) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(app, rq_id, &job)))
-            .unwrap_or_else(|_| Err("internal error: the worker panicked".to_string())),
+        Ok(job) => {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| execute(app, rq_id, &job)))
+                .unwrap_or_else(|_| Err("internal error: the worker panicked".to_string()))
+        }
         Err(e) => Err(format!("request record unreadable: {e}")),
     };
     let conn = app.db();
@@ -253,7 +256,9 @@ fn create_task_data(app: &App, task_id: i64, p: &Value) -> Result<Outcome, Strin
             .prepare("SELECT name, path FROM staged WHERE task_id=?1 ORDER BY id")
             .map_err(err("database"))?;
         let rows = st
-            .query_map([task_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_map([task_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .map_err(err("database"))?;
         for r in rows {
             let (name, path) = r.map_err(err("database"))?;
@@ -337,8 +342,12 @@ fn create_task_data(app: &App, task_id: i64, p: &Value) -> Result<Outcome, Strin
     if media.is_empty() {
         return Err("No media data found".into());
     }
-    match p.get("sorting_method").and_then(Value::as_str).unwrap_or("lexicographical") {
-        "natural" => media.sort_by(|a, b| natural_key(&a.name).cmp(&natural_key(&b.name))),
+    match p
+        .get("sorting_method")
+        .and_then(Value::as_str)
+        .unwrap_or("lexicographical")
+    {
+        "natural" => media.sort_by_key(|m| natural_key(&m.name)),
         "predefined" => {}
         "random" => {
             use rand::seq::SliceRandom;
@@ -347,7 +356,11 @@ fn create_task_data(app: &App, task_id: i64, p: &Value) -> Result<Outcome, Strin
         _ => media.sort_by(|a, b| a.name.cmp(&b.name)),
     }
     let total = media.len();
-    let start = p.get("start_frame").and_then(Value::as_i64).unwrap_or(0).max(0) as usize;
+    let start = p
+        .get("start_frame")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .max(0) as usize;
     let stop = p
         .get("stop_frame")
         .and_then(Value::as_i64)
@@ -368,7 +381,7 @@ fn create_task_data(app: &App, task_id: i64, p: &Value) -> Result<Outcome, Strin
     std::fs::create_dir_all(&data_dir).map_err(err("task directory"))?;
     let mut frames: Vec<StoredFrame> = Vec::new();
     for (i, m) in media.iter().enumerate() {
-        if i < start || i > stop || (i - start) % step != 0 {
+        if i < start || i > stop || !(i - start).is_multiple_of(step) {
             continue;
         }
         let bytes = std::fs::read(&m.path).map_err(|e| format!("'{}': {e}", m.name))?;
@@ -396,7 +409,11 @@ fn create_task_data(app: &App, task_id: i64, p: &Value) -> Result<Outcome, Strin
     }
     let size = frames.len() as i64;
     let iq = p.get("image_quality").and_then(Value::as_i64).unwrap_or(70);
-    let chunk_size = p.get("chunk_size").and_then(Value::as_i64).unwrap_or(72).max(1);
+    let chunk_size = p
+        .get("chunk_size")
+        .and_then(Value::as_i64)
+        .unwrap_or(72)
+        .max(1);
     let now = util::now();
     let meta = json!({
         "frames": frames, "start_frame": start, "stop_frame": stop,
@@ -710,7 +727,8 @@ fn label_backup(l: &Label, sub: bool) -> Value {
             json!({"name": a.name, "mutable": a.mutable, "input_type": a.input_type, "default_value": a.default_value, "values": a.values})
         })
         .collect();
-    let mut v = json!({"name": l.name, "color": l.color, "attributes": attrs, "type": l.kind.as_str()});
+    let mut v =
+        json!({"name": l.name, "color": l.color, "attributes": attrs, "type": l.kind.as_str()});
     if !sub {
         v["sublabels"] = Value::Array(l.sublabels.iter().map(|s| label_backup(s, true)).collect());
         if !l.svg.is_empty() {
@@ -793,12 +811,21 @@ fn names_to_ids(v: &mut Value, labels: &[Label], parent: Option<&Label>) -> Resu
     let attr_fix = |attrs: &mut Value| -> Result<(), String> {
         if let Some(list) = attrs.as_array_mut() {
             for a in list {
-                let an = a.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+                let an = a
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
                 let spec = label
                     .attributes
                     .iter()
                     .find(|s| s.name == an)
-                    .ok_or_else(|| format!("attribute '{an}' is not an attribute of label '{}'", label.name))?;
+                    .ok_or_else(|| {
+                        format!(
+                            "attribute '{an}' is not an attribute of label '{}'",
+                            label.name
+                        )
+                    })?;
                 if let Some(o) = a.as_object_mut() {
                     o.remove("name");
                     o.insert("spec_id".into(), json!(spec.id));
@@ -924,7 +951,10 @@ fn backup_restore(app: &App, path: &Path, owner_id: i64) -> Result<i64, String> 
         Ok(b) => serde_json::from_slice(&b).map_err(|e| format!("annotations.json: {e}"))?,
         Err(_) => json!([]),
     };
-    let name = task_v["name"].as_str().unwrap_or("restored task").to_string();
+    let name = task_v["name"]
+        .as_str()
+        .unwrap_or("restored task")
+        .to_string();
     let labels = task_v["labels"].as_array().cloned().unwrap_or_default();
     let labels = api::validate_labels(&Value::Array(labels))
         .map_err(|e| format!("task.json labels: {}", e.body))?;
@@ -1015,8 +1045,8 @@ fn backup_restore(app: &App, path: &Path, owner_id: i64) -> Result<i64, String> 
                     }
                 }
             }
-            let a: Annotations = serde_json::from_value(part)
-                .map_err(|e| format!("annotations.json: {e}"))?;
+            let a: Annotations =
+                serde_json::from_value(part).map_err(|e| format!("annotations.json: {e}"))?;
             merged.tags.extend(a.tags);
             merged.shapes.extend(a.shapes);
             merged.tracks.extend(a.tracks);

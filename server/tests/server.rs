@@ -125,9 +125,11 @@ impl Replay {
         if rec >= 90000 {
             return rec; // deliberately missing ids stay missing
         }
-        let id = self
-            .client()
-            .create_task(&format!("fixture-{rec}"), fixture_labels(), &fixture_files());
+        let id = self.client().create_task(
+            &format!("fixture-{rec}"),
+            fixture_labels(),
+            &fixture_files(),
+        );
         self.tasks.insert(rec, id);
         id
     }
@@ -202,7 +204,10 @@ impl Replay {
         if let Some(m) = q.as_object() {
             for (k, v) in m {
                 let vals: Vec<String> = match v {
-                    Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
                     Value::String(s) => vec![s.clone()],
                     other => vec![other.to_string()],
                 };
@@ -216,7 +221,10 @@ impl Replay {
                     pairs.push(format!(
                         "{}={}",
                         k,
-                        percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC)
+                        percent_encoding::utf8_percent_encode(
+                            &v,
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
                     ));
                 }
             }
@@ -228,15 +236,31 @@ impl Replay {
             "bad_coco.json" => b"this is not json!!!!".to_vec(),
             "bad_coco.zip" => {
                 let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-                w.start_file("annotations/instances_default.json", zip::write::SimpleFileOptions::default())
-                    .expect("zip");
+                w.start_file(
+                    "annotations/instances_default.json",
+                    zip::write::SimpleFileOptions::default(),
+                )
+                .expect("zip");
                 use std::io::Write;
-                w.write_all(br#"{"images": 5, "annotations": "nope"}"#).expect("zip");
+                w.write_all(br#"{"images": 5, "annotations": "nope"}"#)
+                    .expect("zip");
                 w.finish().expect("zip").into_inner()
             }
-            "dump_coco.zip" => self.downloads.get("COCO 1.0").cloned().expect("COCO dump replayed before"),
-            "dump_yolo.zip" => self.downloads.get("YOLO 1.1").cloned().expect("YOLO dump replayed before"),
-            "backup.zip" => self.downloads.get("backup").cloned().expect("backup export replayed before"),
+            "dump_coco.zip" => self
+                .downloads
+                .get("COCO 1.0")
+                .cloned()
+                .expect("COCO dump replayed before"),
+            "dump_yolo.zip" => self
+                .downloads
+                .get("YOLO 1.1")
+                .cloned()
+                .expect("YOLO dump replayed before"),
+            "backup.zip" => self
+                .downloads
+                .get("backup")
+                .cloned()
+                .expect("backup export replayed before"),
             _ => cvat_xml(recorded_len),
         }
     }
@@ -280,8 +304,8 @@ fn replay_transcripts_and_validate_against_openapi() {
     for f in &files {
         let text = std::fs::read_to_string(dir.join(f)).expect("transcript");
         for (ln, line) in text.lines().enumerate() {
-            let rec: Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("{f}:{}: {e}", ln + 1));
+            let rec: Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{f}:{}: {e}", ln + 1));
             exchanges += 1;
             let seq = rec["seq"].as_u64().unwrap_or(0);
             let method = rec["method"].as_str().unwrap_or("GET").to_string();
@@ -297,7 +321,9 @@ fn replay_transcripts_and_validate_against_openapi() {
                 .as_array()
                 .map(|a| {
                     a.iter()
-                        .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
+                        .filter_map(|p| {
+                            Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string()))
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
@@ -306,8 +332,16 @@ fn replay_transcripts_and_validate_against_openapi() {
             for (k, v) in &rec_headers {
                 let kl = k.to_ascii_lowercase();
                 if [
-                    "host", "content-length", "authorization", "cookie", "x-csrftoken",
-                    "accept-encoding", "connection", "user-agent", "upload-length", "origin",
+                    "host",
+                    "content-length",
+                    "authorization",
+                    "cookie",
+                    "x-csrftoken",
+                    "accept-encoding",
+                    "connection",
+                    "user-agent",
+                    "upload-length",
+                    "origin",
                 ]
                 .contains(&kl.as_str())
                 {
@@ -322,8 +356,12 @@ fn replay_transcripts_and_validate_against_openapi() {
                 use base64::Engine;
                 let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
                 let v = match (f.as_str(), seq, rec_status) {
-                    ("auth_basic_and_401.jsonl", _, 401) => format!("Basic {}", b64("admin:wrong-password")),
-                    ("auth_basic_and_401.jsonl", _, _) => format!("Basic {}", b64(&format!("admin:{ADMIN_PW}"))),
+                    ("auth_basic_and_401.jsonl", _, 401) => {
+                        format!("Basic {}", b64("admin:wrong-password"))
+                    }
+                    ("auth_basic_and_401.jsonl", _, _) => {
+                        format!("Basic {}", b64(&format!("admin:{ADMIN_PW}")))
+                    }
                     ("auth_token_login.jsonl", 4, _) => format!("Bearer {}", rp.token),
                     (_, _, 401) => "Token 0000000000000000000000000000000000000000".to_string(),
                     _ => format!("Token {}", rp.token),
@@ -345,7 +383,11 @@ fn replay_transcripts_and_validate_against_openapi() {
                     j["project_id"] = json!(rp.project(p));
                 }
                 if j.get("password").is_some() {
-                    j["password"] = json!(if rec_status == 400 { "wrong-password" } else { ADMIN_PW });
+                    j["password"] = json!(if rec_status == 400 {
+                        "wrong-password"
+                    } else {
+                        ADMIN_PW
+                    });
                 }
                 body = Some(j.to_string().into_bytes());
             } else if let Some(parts) = rb.get("multipart").and_then(Value::as_array) {
@@ -376,7 +418,10 @@ fn replay_transcripts_and_validate_against_openapi() {
                     .and_then(|(_, v)| v.parse().ok())
                     .unwrap_or(0);
                 let chunk = if rp.pending.len() == rp.pending_recorded_len {
-                    rp.pending.get(offset..(offset + size).min(rp.pending.len())).unwrap_or(&[]).to_vec()
+                    rp.pending
+                        .get(offset..(offset + size).min(rp.pending.len()))
+                        .unwrap_or(&[])
+                        .to_vec()
                 } else {
                     rp.pending.get(offset..).unwrap_or(&[]).to_vec()
                 };
@@ -407,9 +452,22 @@ fn replay_transcripts_and_validate_against_openapi() {
                 headers.push(("Upload-Length".into(), rp.pending.len().to_string()));
             }
             // poll requests until they settle like the recording
-            let mut resp = send(&method, &url, &headers, body.as_deref().or(if method == "POST" || method == "PATCH" || method == "PUT" { Some(b"") } else { None }));
+            let mut resp = send(
+                &method,
+                &url,
+                &headers,
+                body.as_deref().or(
+                    if method == "POST" || method == "PATCH" || method == "PUT" {
+                        Some(b"")
+                    } else {
+                        None
+                    },
+                ),
+            );
             if path.starts_with("/api/requests/") && resp.status == 200 {
-                let rec_st = rec["response_body"]["json"]["status"].as_str().unwrap_or("");
+                let rec_st = rec["response_body"]["json"]["status"]
+                    .as_str()
+                    .unwrap_or("");
                 let start = std::time::Instant::now();
                 while (rec_st == "finished" || rec_st == "failed")
                     && !matches!(resp.json()["status"].as_str(), Some("finished" | "failed"))
@@ -420,7 +478,8 @@ fn replay_transcripts_and_validate_against_openapi() {
                 }
                 let ours = resp.json()["status"].as_str().unwrap_or("").to_string();
                 let same = ours == rec_st
-                    || (rec_st == "started" && ["queued", "started", "finished"].contains(&ours.as_str()));
+                    || (rec_st == "started"
+                        && ["queued", "started", "finished"].contains(&ours.as_str()));
                 if !same {
                     mismatches.push(format!(
                         "{f}:{seq} {method} {path}: request status {ours} (message {}), recorded {rec_st}",
@@ -429,7 +488,10 @@ fn replay_transcripts_and_validate_against_openapi() {
                 }
             }
             // learn ids
-            let rec_json = rec["response_body"].get("json").cloned().unwrap_or(Value::Null);
+            let rec_json = rec["response_body"]
+                .get("json")
+                .cloned()
+                .unwrap_or(Value::Null);
             let ct = resp.header("content-type").unwrap_or("").to_string();
             let ours_json: Option<Value> = if ct.contains("json") && !resp.body.is_empty() {
                 serde_json::from_slice(&resp.body).ok()
@@ -449,11 +511,15 @@ fn replay_transcripts_and_validate_against_openapi() {
                 if let (Some(r), Some(n)) = (rec_json["rq_id"].as_str(), o["rq_id"].as_str()) {
                     rp.rq.insert(r.to_string(), n.to_string());
                 }
-                if let (Some(r), Some(n)) = (rec_json["result_id"].as_i64(), o["result_id"].as_i64()) {
+                if let (Some(r), Some(n)) =
+                    (rec_json["result_id"].as_i64(), o["result_id"].as_i64())
+                {
                     rp.tasks.insert(r, n);
                 }
                 if path.starts_with("/api/jobs") {
-                    if let (Some(r), Some(n)) = (rec_json["results"].as_array(), o["results"].as_array()) {
+                    if let (Some(r), Some(n)) =
+                        (rec_json["results"].as_array(), o["results"].as_array())
+                    {
                         for (a, b) in r.iter().zip(n) {
                             if let (Some(a), Some(b)) = (a["id"].as_i64(), b["id"].as_i64()) {
                                 rp.jobs.insert(a, b);
@@ -478,7 +544,13 @@ fn replay_transcripts_and_validate_against_openapi() {
             }
             let rec_rh: Vec<(String, String)> = rec["response_headers"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|p| Some((p[0].as_str()?.to_lowercase(), p[1].as_str()?.to_string()))).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|p| {
+                            Some((p[0].as_str()?.to_lowercase(), p[1].as_str()?.to_string()))
+                        })
+                        .collect()
+                })
                 .unwrap_or_default();
             let rec_h = |n: &str| rec_rh.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
             if let (Some(r), Some(o)) = (rec_h("location"), resp.header("location")) {
@@ -496,7 +568,11 @@ fn replay_transcripts_and_validate_against_openapi() {
                     url.split("format=")
                         .nth(1)
                         .and_then(|s| s.split('&').next())
-                        .map(|s| percent_encoding::percent_decode_str(s).decode_utf8_lossy().replace('+', " "))
+                        .map(|s| {
+                            percent_encoding::percent_decode_str(s)
+                                .decode_utf8_lossy()
+                                .replace('+', " ")
+                        })
                         .unwrap_or_default()
                 };
                 rp.downloads.insert(key, resp.body.clone());
@@ -547,17 +623,29 @@ fn openapi_validator_rejects_wrong_shapes() {
     let id = c.create_task("shape-check", fixture_labels(), &fixture_files()[..1]);
     let mut task = c.get(&format!("/api/tasks/{id}")).json();
     let mut api = OpenApi::load();
-    assert_eq!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &task), Ok(true));
+    assert_eq!(
+        api.validate("GET", &format!("/api/tasks/{id}"), 200, &task),
+        Ok(true)
+    );
     // TaskRead requires `jobs` and `labels`; `id` is an integer
     let mut no_jobs = task.clone();
     no_jobs.as_object_mut().expect("object").remove("jobs");
-    assert!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &no_jobs).is_err());
+    assert!(api
+        .validate("GET", &format!("/api/tasks/{id}"), 200, &no_jobs)
+        .is_err());
     task["id"] = json!("not a number");
-    assert!(api.validate("GET", &format!("/api/tasks/{id}"), 200, &task).is_err());
+    assert!(api
+        .validate("GET", &format!("/api/tasks/{id}"), 200, &task)
+        .is_err());
     let mut about = c.get("/api/server/about").json();
-    assert_eq!(api.validate("GET", "/api/server/about", 200, &about), Ok(true));
+    assert_eq!(
+        api.validate("GET", "/api/server/about", 200, &about),
+        Ok(true)
+    );
     about["version"] = json!(2);
-    assert!(api.validate("GET", "/api/server/about", 200, &about).is_err());
+    assert!(api
+        .validate("GET", "/api/server/about", 200, &about)
+        .is_err());
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -567,7 +655,8 @@ fn openapi_validator_rejects_wrong_shapes() {
 fn rich_a_task(c: &Client) -> i64 {
     let dir = shared("cvat/exports/rich-A");
     let labels_v: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("labels.json")).expect("labels")).expect("json");
+        serde_json::from_slice(&std::fs::read(dir.join("labels.json")).expect("labels"))
+            .expect("json");
     let old_labels = labels_v["results"].as_array().expect("results").clone();
     // creation payload: no ids, skeleton svg by sub-label name
     let mut create = Vec::new();
@@ -587,10 +676,20 @@ fn rich_a_task(c: &Client) -> i64 {
             }
             o.insert("svg".into(), json!(svg));
         }
-        for a in o.get_mut("attributes").and_then(Value::as_array_mut).into_iter().flatten() {
+        for a in o
+            .get_mut("attributes")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             a.as_object_mut().expect("attr").remove("id");
         }
-        for s in o.get_mut("sublabels").and_then(Value::as_array_mut).into_iter().flatten() {
+        for s in o
+            .get_mut("sublabels")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             let so = s.as_object_mut().expect("sublabel");
             so.remove("id");
             so.remove("has_parent");
@@ -598,25 +697,34 @@ fn rich_a_task(c: &Client) -> i64 {
         create.push(l2);
     }
     let id = c.create_task("rich-A", Value::Array(create), &rich_images());
-    let new_labels = c.get(&format!("/api/labels?task_id={id}&page_size=100")).json();
+    let new_labels = c
+        .get(&format!("/api/labels?task_id={id}&page_size=100"))
+        .json();
     let new_labels = new_labels["results"].as_array().expect("results").clone();
     // old id -> new id, by name (sub-labels within their skeleton)
     let mut lmap: HashMap<i64, i64> = HashMap::new();
     let mut amap: HashMap<i64, i64> = HashMap::new();
-    let pair = |o: &Value, n: &Value, lmap: &mut HashMap<i64, i64>, amap: &mut HashMap<i64, i64>| {
-        lmap.insert(o["id"].as_i64().expect("id"), n["id"].as_i64().expect("id"));
-        for oa in o["attributes"].as_array().into_iter().flatten() {
-            let na = n["attributes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|a| a["name"] == oa["name"])
-                .expect("attribute recreated");
-            amap.insert(oa["id"].as_i64().expect("id"), na["id"].as_i64().expect("id"));
-        }
-    };
+    let pair =
+        |o: &Value, n: &Value, lmap: &mut HashMap<i64, i64>, amap: &mut HashMap<i64, i64>| {
+            lmap.insert(o["id"].as_i64().expect("id"), n["id"].as_i64().expect("id"));
+            for oa in o["attributes"].as_array().into_iter().flatten() {
+                let na = n["attributes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|a| a["name"] == oa["name"])
+                    .expect("attribute recreated");
+                amap.insert(
+                    oa["id"].as_i64().expect("id"),
+                    na["id"].as_i64().expect("id"),
+                );
+            }
+        };
     for o in &old_labels {
-        let n = new_labels.iter().find(|n| n["name"] == o["name"]).expect("label recreated");
+        let n = new_labels
+            .iter()
+            .find(|n| n["name"] == o["name"])
+            .expect("label recreated");
         pair(o, n, &mut lmap, &mut amap);
         for os in o["sublabels"].as_array().into_iter().flatten() {
             let ns = n["sublabels"]
@@ -656,8 +764,15 @@ fn rich_a_task(c: &Client) -> i64 {
 fn export_zip(c: &Client, task: i64, format: &str, save_images: bool) -> Vec<u8> {
     let enc = format.replace(' ', "%20");
     let si = if save_images { "True" } else { "False" };
-    let r = c.post_empty(&format!("/api/tasks/{task}/dataset/export?format={enc}&save_images={si}"));
-    assert_eq!(r.status, 202, "{format}: {}", String::from_utf8_lossy(&r.body));
+    let r = c.post_empty(&format!(
+        "/api/tasks/{task}/dataset/export?format={enc}&save_images={si}"
+    ));
+    assert_eq!(
+        r.status,
+        202,
+        "{format}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
     let rq = r.json()["rq_id"].as_str().expect("rq").to_string();
     let v = c.wait(&rq);
     assert_eq!(v["status"], "finished", "{format}: {v}");
@@ -666,9 +781,12 @@ fn export_zip(c: &Client, task: i64, format: &str, save_images: bool) -> Vec<u8>
     let r = c.get(path);
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("application/zip"));
-    let disp = r.header("content-disposition").expect("content-disposition");
+    let disp = r
+        .header("content-disposition")
+        .expect("content-disposition");
     assert!(
-        disp.starts_with("attachment; filename=\"task_rich-a_") && disp.ends_with(&format!("_{}.zip\"", format.to_lowercase())),
+        disp.starts_with("attachment; filename=\"task_rich-a_")
+            && disp.ends_with(&format!("_{}.zip\"", format.to_lowercase())),
         "{disp}"
     );
     r.body
@@ -677,13 +795,21 @@ fn export_zip(c: &Client, task: i64, format: &str, save_images: bool) -> Vec<u8>
 fn real_export(format_dir: &str) -> std::collections::BTreeMap<String, Vec<u8>> {
     let dir = shared("cvat/exports/rich-A/export").join(format_dir);
     let mut out = std::collections::BTreeMap::new();
-    fn walk(root: &std::path::Path, d: &std::path::Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+    fn walk(
+        root: &std::path::Path,
+        d: &std::path::Path,
+        out: &mut std::collections::BTreeMap<String, Vec<u8>>,
+    ) {
         for e in std::fs::read_dir(d).expect("dir").filter_map(Result::ok) {
             let p = e.path();
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                let rel = p.strip_prefix(root).expect("rel").to_string_lossy().replace('\\', "/");
+                let rel = p
+                    .strip_prefix(root)
+                    .expect("rel")
+                    .to_string_lossy()
+                    .replace('\\', "/");
                 out.insert(rel, std::fs::read(&p).expect("read"));
             }
         }
@@ -702,7 +828,10 @@ fn cvat_xml_elements(xml: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
     let mut image = String::new();
     for chunk in body.split('<').skip(1) {
-        let tag: String = chunk.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        let tag: String = chunk
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
         let attr = |name: &str| {
             chunk
                 .split(&format!(" {name}=\""))
@@ -713,9 +842,8 @@ fn cvat_xml_elements(xml: &[u8]) -> Vec<String> {
         };
         match tag.as_str() {
             "image" => image = attr("name"),
-            "box" | "polygon" | "polyline" | "points" | "ellipse" | "cuboid" | "mask" | "skeleton" | "tag" => {
-                out.push(format!("{image}|{tag}|{}", attr("label")))
-            }
+            "box" | "polygon" | "polyline" | "points" | "ellipse" | "cuboid" | "mask"
+            | "skeleton" | "tag" => out.push(format!("{image}|{tag}|{}", attr("label"))),
             _ => {}
         }
     }
@@ -729,19 +857,36 @@ fn coco_summary(json_bytes: &[u8]) -> (Vec<String>, Vec<String>, Vec<String>) {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|c| (c["id"].as_i64().unwrap_or(0), c["name"].as_str().unwrap_or("").to_string()))
+        .map(|c| {
+            (
+                c["id"].as_i64().unwrap_or(0),
+                c["name"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     let imgs: HashMap<i64, String> = v["images"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|i| (i["id"].as_i64().unwrap_or(0), i["file_name"].as_str().unwrap_or("").to_string()))
+        .map(|i| {
+            (
+                i["id"].as_i64().unwrap_or(0),
+                i["file_name"].as_str().unwrap_or("").to_string(),
+            )
+        })
         .collect();
     let mut images: Vec<String> = v["images"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|i| format!("{}:{}x{}", i["file_name"].as_str().unwrap_or(""), i["width"], i["height"]))
+        .map(|i| {
+            format!(
+                "{}:{}x{}",
+                i["file_name"].as_str().unwrap_or(""),
+                i["width"],
+                i["height"]
+            )
+        })
         .collect();
     images.sort();
     let mut names: Vec<String> = cats.values().cloned().collect();
@@ -759,8 +904,12 @@ fn coco_summary(json_bytes: &[u8]) -> (Vec<String>, Vec<String>, Vec<String>) {
                 .collect();
             format!(
                 "{}|{}|{}|crowd={}",
-                imgs.get(&a["image_id"].as_i64().unwrap_or(-1)).cloned().unwrap_or_default(),
-                cats.get(&a["category_id"].as_i64().unwrap_or(-1)).cloned().unwrap_or_default(),
+                imgs.get(&a["image_id"].as_i64().unwrap_or(-1))
+                    .cloned()
+                    .unwrap_or_default(),
+                cats.get(&a["category_id"].as_i64().unwrap_or(-1))
+                    .cloned()
+                    .unwrap_or_default(),
                 bbox.join(","),
                 a["iscrowd"]
             )
@@ -803,7 +952,13 @@ fn datumaro_summary(b: &[u8]) -> (Vec<String>, Vec<String>) {
                 .and_then(|i| labels.get(i as usize))
                 .cloned()
                 .unwrap_or_default();
-            anns.push(format!("{}|{}|{}|g{}", it["id"].as_str().unwrap_or(""), a["type"].as_str().unwrap_or(""), label, a["group"]));
+            anns.push(format!(
+                "{}|{}|{}|g{}",
+                it["id"].as_str().unwrap_or(""),
+                a["type"].as_str().unwrap_or(""),
+                label,
+                a["group"]
+            ));
         }
     }
     anns.sort();
@@ -822,23 +977,39 @@ fn rich_a_exports_match_the_real_server() {
     )
     .expect("json");
     for k in ["tags", "shapes", "tracks"] {
-        assert_eq!(ann[k].as_array().map(Vec::len), real[k].as_array().map(Vec::len), "{k}");
+        assert_eq!(
+            ann[k].as_array().map(Vec::len),
+            real[k].as_array().map(Vec::len),
+            "{k}"
+        );
     }
     // CVAT for images 1.1
     let ours = unzip(&export_zip(&c, id, "CVAT for images 1.1", false));
     let theirs = real_export("CVAT_for_images_1.1");
-    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
-    assert_eq!(cvat_xml_elements(&ours["annotations.xml"]), cvat_xml_elements(&theirs["annotations.xml"]));
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(
+        cvat_xml_elements(&ours["annotations.xml"]),
+        cvat_xml_elements(&theirs["annotations.xml"])
+    );
     // COCO 1.0
     let ours = unzip(&export_zip(&c, id, "COCO 1.0", false));
     let theirs = real_export("COCO_1.0");
-    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
     let f = "annotations/instances_default.json";
     assert_eq!(coco_summary(&ours[f]), coco_summary(&theirs[f]));
     // YOLO 1.1: same files, same lines (numbers compared at 6 decimals)
     let ours = unzip(&export_zip(&c, id, "YOLO 1.1", false));
     let theirs = real_export("YOLO_1.1");
-    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
     for (k, v) in &theirs {
         if k.ends_with(".txt") || k.ends_with(".names") {
             assert_eq!(yolo_lines(&ours[k]), yolo_lines(v), "{k}");
@@ -847,7 +1018,10 @@ fn rich_a_exports_match_the_real_server() {
     // Datumaro 1.0
     let ours = unzip(&export_zip(&c, id, "Datumaro 1.0", false));
     let theirs = real_export("Datumaro_1.0");
-    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    assert_eq!(
+        ours.keys().collect::<Vec<_>>(),
+        theirs.keys().collect::<Vec<_>>()
+    );
     let f = "annotations/default.json";
     assert_eq!(datumaro_summary(&ours[f]), datumaro_summary(&theirs[f]));
     // with images: the images are the uploaded bytes, where the real server puts them
@@ -862,7 +1036,11 @@ fn rich_a_backup_from_the_real_server_restores_and_round_trips() {
     let srv = TestServer::start();
     let c = Client::login(&srv.base, "admin", ADMIN_PW);
     let backup = std::fs::read(shared("cvat/exports/rich-A/backup.zip")).expect("backup");
-    let r = c.multipart("POST", "/api/tasks/backup", &[Part::file("task_file", "backup.zip", backup)]);
+    let r = c.multipart(
+        "POST",
+        "/api/tasks/backup",
+        &[Part::file("task_file", "backup.zip", backup)],
+    );
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
     let v = c.wait(r.json()["rq_id"].as_str().expect("rq"));
     assert_eq!(v["status"], "finished", "{v}");
@@ -877,16 +1055,32 @@ fn rich_a_backup_from_the_real_server_restores_and_round_trips() {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|s| format!("{}:{}:{}", s["type"], s["frame"], s["elements"].as_array().map(Vec::len).unwrap_or(0)))
+            .map(|s| {
+                format!(
+                    "{}:{}:{}",
+                    s["type"],
+                    s["frame"],
+                    s["elements"].as_array().map(Vec::len).unwrap_or(0)
+                )
+            })
             .collect();
         kinds.sort();
         let track_shapes: usize = a["tracks"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|t| t["shapes"].as_array().map(Vec::len).unwrap_or(0) + t["elements"].as_array().map(Vec::len).unwrap_or(0))
+            .map(|t| {
+                t["shapes"].as_array().map(Vec::len).unwrap_or(0)
+                    + t["elements"].as_array().map(Vec::len).unwrap_or(0)
+            })
             .sum();
-        (a["tags"].as_array().map(Vec::len), shapes, a["tracks"].as_array().map(Vec::len), track_shapes, kinds)
+        (
+            a["tags"].as_array().map(Vec::len),
+            shapes,
+            a["tracks"].as_array().map(Vec::len),
+            track_shapes,
+            kinds,
+        )
     };
     let restored = c.get(&format!("/api/tasks/{id}/annotations")).json();
     assert_eq!(count(&restored), count(&real));
@@ -896,7 +1090,12 @@ fn rich_a_backup_from_the_real_server_restores_and_round_trips() {
     )
     .expect("json");
     let frames = |m: &Value| -> Vec<String> {
-        m["frames"].as_array().into_iter().flatten().map(|f| format!("{}:{}x{}", f["name"], f["width"], f["height"])).collect()
+        m["frames"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| format!("{}:{}x{}", f["name"], f["width"], f["height"]))
+            .collect()
     };
     assert_eq!(frames(&meta), frames(&real_meta));
     // our backup of it restores to the same annotations again
@@ -909,10 +1108,16 @@ fn rich_a_backup_from_the_real_server_restores_and_round_trips() {
     for k in ["task.json", "annotations.json", "data/manifest.jsonl"] {
         assert!(files.contains_key(k), "{k} missing from our backup");
     }
-    let r = c.multipart("POST", "/api/tasks/backup", &[Part::file("task_file", "ours.zip", ours)]);
+    let r = c.multipart(
+        "POST",
+        "/api/tasks/backup",
+        &[Part::file("task_file", "ours.zip", ours)],
+    );
     let v = c.wait(r.json()["rq_id"].as_str().expect("rq"));
     assert_eq!(v["status"], "finished", "{v}");
-    let again = c.get(&format!("/api/tasks/{}/annotations", v["result_id"])).json();
+    let again = c
+        .get(&format!("/api/tasks/{}/annotations", v["result_id"]))
+        .json();
     assert_eq!(count(&again), count(&real));
 }
 
@@ -942,14 +1147,20 @@ impl Cli {
     }
     fn ok(&self, args: &[&str]) -> String {
         let (code, out, err) = self.run(args);
-        assert_eq!(code, 0, "cvat-cli {args:?} failed:\nstdout: {out}\nstderr: {err}");
+        assert_eq!(
+            code, 0,
+            "cvat-cli {args:?} failed:\nstdout: {out}\nstderr: {err}"
+        );
         out
     }
 }
 
 fn created_id(out: &str) -> i64 {
     out.lines()
-        .find_map(|l| l.strip_prefix("Created task id ").or_else(|| l.strip_prefix("Created task ID ")))
+        .find_map(|l| {
+            l.strip_prefix("Created task id ")
+                .or_else(|| l.strip_prefix("Created task ID "))
+        })
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or_else(|| panic!("no task id in: {out}"))
 }
@@ -988,32 +1199,80 @@ fn official_cli_2_23_1_end_to_end() {
     args.extend(imgs.iter().map(String::as_str));
     let t1 = created_id(&cli.ok(&args));
     let mut args = vec![
-        "create", "cli-with-ann", "--labels", &labels, "--annotation_path", xml.to_str().expect("path"),
-        "--annotation_format", "CVAT 1.1", "local",
+        "create",
+        "cli-with-ann",
+        "--labels",
+        &labels,
+        "--annotation_path",
+        xml.to_str().expect("path"),
+        "--annotation_format",
+        "CVAT 1.1",
+        "local",
     ];
     args.extend(imgs.iter().map(String::as_str));
     let t2 = created_id(&cli.ok(&args));
     let ann = c.get(&format!("/api/tasks/{t2}/annotations")).json();
     assert_eq!(ann["shapes"].as_array().map(Vec::len), Some(3), "{ann}");
     let meta = c.get(&format!("/api/tasks/{t1}/data/meta")).json();
-    let names: Vec<&str> = meta["frames"].as_array().expect("frames").iter().filter_map(|f| f["name"].as_str()).collect();
-    assert_eq!(names, ["img_a.jpg", "img_b.jpg", "img_c.jpg", "img_d.jpg"], "basenames of the client paths");
+    let names: Vec<&str> = meta["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["img_a.jpg", "img_b.jpg", "img_c.jpg", "img_d.jpg"],
+        "basenames of the client paths"
+    );
     // ls, ls --json
-    let ids: Vec<i64> = cli.ok(&["ls"]).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let ids: Vec<i64> = cli
+        .ok(&["ls"])
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
     assert_eq!(ids, vec![t2, t1]);
-    let listed: Value = serde_json::from_str(&cli.ok(&["ls", "--json"])).expect("ls --json is JSON");
-    let names: Vec<&str> = listed.as_array().expect("list").iter().filter_map(|t| t["name"].as_str()).collect();
+    let listed: Value =
+        serde_json::from_str(&cli.ok(&["ls", "--json"])).expect("ls --json is JSON");
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
     assert_eq!(names, ["cli-with-ann", "cli-local"]);
     // frames, both qualities (the CLI re-encodes what it receives; check what it wrote decodes to the right size)
-    cli.ok(&["frames", "--quality", "original", "--outdir", "orig", &t1.to_string(), "0", "3"]);
-    cli.ok(&["frames", "--quality", "compressed", "--outdir", "comp", &t1.to_string(), "1"]);
-    let dims = |p: std::path::PathBuf| image::image_dimensions(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    cli.ok(&[
+        "frames",
+        "--quality",
+        "original",
+        "--outdir",
+        "orig",
+        &t1.to_string(),
+        "0",
+        "3",
+    ]);
+    cli.ok(&[
+        "frames",
+        "--quality",
+        "compressed",
+        "--outdir",
+        "comp",
+        &t1.to_string(),
+        "1",
+    ]);
+    let dims = |p: std::path::PathBuf| {
+        image::image_dimensions(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
     let found = |dir: &str, frame: u32| {
         std::fs::read_dir(work.path().join(dir))
             .expect("frames dir")
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(&format!("frame_{frame:06}"))))
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().contains(&format!("frame_{frame:06}")))
+            })
             .unwrap_or_else(|| panic!("frame {frame} not written in {dir}"))
     };
     assert_eq!(dims(found("orig", 0)), (320, 240));
@@ -1036,11 +1295,29 @@ fn official_cli_2_23_1_end_to_end() {
         let a = c.get(&format!("/api/tasks/{t}/annotations")).json();
         a["shapes"].as_array().map(Vec::len).unwrap_or(0)
     };
-    cli.ok(&["upload", "--format", "CVAT 1.1", &t1.to_string(), xml.to_str().expect("path")]);
+    cli.ok(&[
+        "upload",
+        "--format",
+        "CVAT 1.1",
+        &t1.to_string(),
+        xml.to_str().expect("path"),
+    ]);
     assert_eq!(count(t1), 3);
-    cli.ok(&["upload", "--format", "COCO 1.0", &t1.to_string(), "dump-COCO_1.0.zip"]);
+    cli.ok(&[
+        "upload",
+        "--format",
+        "COCO 1.0",
+        &t1.to_string(),
+        "dump-COCO_1.0.zip",
+    ]);
     assert_eq!(count(t1), 3, "COCO keeps the 2 rectangles and the polygon");
-    cli.ok(&["upload", "--format", "YOLO 1.1", &t1.to_string(), "dump-YOLO_1.1.zip"]);
+    cli.ok(&[
+        "upload",
+        "--format",
+        "YOLO 1.1",
+        &t1.to_string(),
+        "dump-YOLO_1.1.zip",
+    ]);
     assert_eq!(count(t1), 2, "YOLO keeps only the rectangles");
     // export (backup) and import
     cli.ok(&["export", &t2.to_string(), "backup.zip"]);
@@ -1050,21 +1327,39 @@ fn official_cli_2_23_1_end_to_end() {
     // delete, including a missing task (logged, exit 0)
     let (code, out, err) = cli.run(&["delete", &t3.to_string(), "99999"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(format!("{out}{err}").contains("99999 not found"), "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains("99999 not found"),
+        "{out}{err}"
+    );
     assert_eq!(c.get(&format!("/api/tasks/{t3}")).status, 404);
     // wrong password: the CLI fails
     let bad = Cli {
         exe: cli.exe.clone(),
-        args: vec!["--auth".into(), "admin:nope".into(), "--server-host".into(), "127.0.0.1".into(), "--server-port".into(), srv.port().to_string()],
+        args: vec![
+            "--auth".into(),
+            "admin:nope".into(),
+            "--server-host".into(),
+            "127.0.0.1".into(),
+            "--server-port".into(),
+            srv.port().to_string(),
+        ],
         cwd: work.path().to_path_buf(),
     };
     assert_ne!(bad.run(&["ls"]).0, 0);
     // original frames over HTTP are the uploaded bytes
-    let r = c.get(&format!("/api/tasks/{t1}/data/?number=1&quality=original&type=frame"));
+    let r = c.get(&format!(
+        "/api/tasks/{t1}/data/?number=1&quality=original&type=frame"
+    ));
     assert_eq!(r.body, recorded_image("img_b.jpg"));
-    let r = c.get(&format!("/api/tasks/{t1}/data/?number=1&quality=compressed&type=frame"));
+    let r = c.get(&format!(
+        "/api/tasks/{t1}/data/?number=1&quality=compressed&type=frame"
+    ));
     assert_eq!(r.header("content-type"), Some("image/jpeg"));
-    assert_ne!(r.body, recorded_image("img_b.jpg"), "compressed frames are re-encoded");
+    assert_ne!(
+        r.body,
+        recorded_image("img_b.jpg"),
+        "compressed frames are re-encoded"
+    );
 }
 
 #[test]
@@ -1087,14 +1382,48 @@ fn official_cli_2_80_task_commands_and_personal_access_token() {
     let img = work.path().join("img_a.jpg");
     write(&img, &recorded_image("img_a.jpg"));
     let labels = fixture_labels().to_string();
-    let out = cli.ok(&["task", "create", "t280", "--labels", &labels, "--completion_verification_period", "0.2", "local", img.to_str().expect("path")]);
-    let id: i64 = out.lines().rev().find_map(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("no id: {out}"));
-    let ids: Vec<i64> = cli.ok(&["task", "ls"]).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let out = cli.ok(&[
+        "task",
+        "create",
+        "t280",
+        "--labels",
+        &labels,
+        "--completion_verification_period",
+        "0.2",
+        "local",
+        img.to_str().expect("path"),
+    ]);
+    let id: i64 = out
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no id: {out}"));
+    let ids: Vec<i64> = cli
+        .ok(&["task", "ls"])
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
     assert_eq!(ids, vec![id]);
-    cli.ok(&["task", "export-dataset", "--format", "COCO 1.0", "--completion_verification_period", "0.2", &id.to_string(), "coco.zip"]);
+    cli.ok(&[
+        "task",
+        "export-dataset",
+        "--format",
+        "COCO 1.0",
+        "--completion_verification_period",
+        "0.2",
+        &id.to_string(),
+        "coco.zip",
+    ]);
     let files = unzip(&std::fs::read(work.path().join("coco.zip")).expect("export written"));
     assert!(files.contains_key("annotations/instances_default.json"));
-    cli.ok(&["task", "backup", "--completion_verification_period", "0.2", &id.to_string(), "backup.zip"]);
+    cli.ok(&[
+        "task",
+        "backup",
+        "--completion_verification_period",
+        "0.2",
+        &id.to_string(),
+        "backup.zip",
+    ]);
     let files = unzip(&std::fs::read(work.path().join("backup.zip")).expect("backup written"));
     assert!(files.contains_key("task.json") && files.contains_key("data/img_a.jpg"));
     // a personal access token (Authorization: Bearer) instead of a password
@@ -1103,14 +1432,30 @@ fn official_cli_2_80_task_commands_and_personal_access_token() {
     assert_eq!(r.status, 201);
     let pat = r.json()["value"].as_str().expect("value").to_string();
     let out = std::process::Command::new(&exe)
-        .args(["--server-host", "http://127.0.0.1", "--server-port", &srv.port().to_string(), "task", "ls"])
+        .args([
+            "--server-host",
+            "http://127.0.0.1",
+            "--server-port",
+            &srv.port().to_string(),
+            "task",
+            "ls",
+        ])
         .current_dir(work.path())
         .env("CVAT_ACCESS_TOKEN", &pat)
         .output()
         .expect("run cvat-cli");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), id.to_string());
-    let r = send("GET", &format!("{}/api/users/self", srv.base), &[("Authorization".into(), "Bearer wrong".into())], None);
+    let r = send(
+        "GET",
+        &format!("{}/api/users/self", srv.base),
+        &[("Authorization".into(), "Bearer wrong".into())],
+        None,
+    );
     assert_eq!(r.status, 401);
 }
 
@@ -1122,14 +1467,24 @@ fn authentication_and_ownership() {
     let srv = TestServer::start();
     let base = &srv.base;
     // no credentials: 401 everywhere but about
-    assert_eq!(send("GET", &format!("{base}/api/server/about"), &[], None).status, 200);
+    assert_eq!(
+        send("GET", &format!("{base}/api/server/about"), &[], None).status,
+        200
+    );
     let r = send("GET", &format!("{base}/api/tasks"), &[], None);
     assert_eq!(r.status, 401);
     assert_eq!(r.header("www-authenticate"), Some("Token"));
-    assert_eq!(r.json(), json!({"detail": "Authentication credentials were not provided."}));
+    assert_eq!(
+        r.json(),
+        json!({"detail": "Authentication credentials were not provided."})
+    );
     // wrong password on login: 400 with non_field_errors
-    let r = send("POST", &format!("{base}/api/auth/login"), &[("Content-Type".into(), "application/json".into())],
-        Some(br#"{"username":"admin","password":"nope"}"#));
+    let r = send(
+        "POST",
+        &format!("{base}/api/auth/login"),
+        &[("Content-Type".into(), "application/json".into())],
+        Some(br#"{"username":"admin","password":"nope"}"#),
+    );
     assert_eq!(r.status, 400);
     assert!(r.json()["non_field_errors"].is_array());
     // a second user sees only their own tasks
@@ -1145,28 +1500,83 @@ fn authentication_and_ownership() {
     assert_eq!(bob.get(&format!("/api/tasks/{ta}/annotations")).status, 403);
     assert_eq!(bob.delete(&format!("/api/tasks/{ta}")).status, 403);
     let ids = |c: &Client| -> Vec<i64> {
-        c.get("/api/tasks").json()["results"].as_array().expect("results").iter().filter_map(|t| t["id"].as_i64()).collect()
+        c.get("/api/tasks").json()["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|t| t["id"].as_i64())
+            .collect()
     };
     assert_eq!(ids(&bob), vec![tb]);
     assert_eq!(ids(&admin), vec![tb, ta]);
     let bob_self = bob.get("/api/users/self").json();
     assert_eq!(bob_self["is_superuser"], false);
     // session + CSRF
-    let r = send("POST", &format!("{base}/api/auth/login"), &[("Content-Type".into(), "application/json".into())],
-        Some(json!({"username": "admin", "password": ADMIN_PW}).to_string().as_bytes()));
-    let cookies: Vec<String> = r.all("set-cookie").iter().map(|c| c.split(';').next().unwrap_or("").to_string()).collect();
-    let csrf = cookies.iter().find_map(|c| c.strip_prefix("csrftoken=")).expect("csrftoken").to_string();
+    let r = send(
+        "POST",
+        &format!("{base}/api/auth/login"),
+        &[("Content-Type".into(), "application/json".into())],
+        Some(
+            json!({"username": "admin", "password": ADMIN_PW})
+                .to_string()
+                .as_bytes(),
+        ),
+    );
+    let cookies: Vec<String> = r
+        .all("set-cookie")
+        .iter()
+        .map(|c| c.split(';').next().unwrap_or("").to_string())
+        .collect();
+    let csrf = cookies
+        .iter()
+        .find_map(|c| c.strip_prefix("csrftoken="))
+        .expect("csrftoken")
+        .to_string();
     let cookie = ("Cookie".to_string(), cookies.join("; "));
-    assert_eq!(send("GET", &format!("{base}/api/users/self"), &[cookie.clone()], None).status, 200);
+    assert_eq!(
+        send(
+            "GET",
+            &format!("{base}/api/users/self"),
+            std::slice::from_ref(&cookie),
+            None
+        )
+        .status,
+        200
+    );
     let body = json!({"name": "p", "labels": [{"name": "a"}]}).to_string();
     let ct = ("Content-Type".to_string(), "application/json".to_string());
-    let r = send("POST", &format!("{base}/api/projects"), &[cookie.clone(), ct.clone()], Some(body.as_bytes()));
-    assert_eq!((r.status, r.json()), (403, json!({"detail": "CSRF Failed: CSRF token missing."})));
-    let r = send("POST", &format!("{base}/api/projects"), &[cookie.clone(), ct.clone(), ("X-CSRFToken".into(), csrf.clone())], Some(body.as_bytes()));
+    let r = send(
+        "POST",
+        &format!("{base}/api/projects"),
+        &[cookie.clone(), ct.clone()],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(
+        (r.status, r.json()),
+        (403, json!({"detail": "CSRF Failed: CSRF token missing."}))
+    );
+    let r = send(
+        "POST",
+        &format!("{base}/api/projects"),
+        &[
+            cookie.clone(),
+            ct.clone(),
+            ("X-CSRFToken".into(), csrf.clone()),
+        ],
+        Some(body.as_bytes()),
+    );
     assert_eq!(r.status, 201);
-    let r = send("POST", &format!("{base}/api/auth/logout"), &[cookie.clone(), ("X-CSRFToken".into(), csrf)], Some(b""));
+    let r = send(
+        "POST",
+        &format!("{base}/api/auth/logout"),
+        &[cookie.clone(), ("X-CSRFToken".into(), csrf)],
+        Some(b""),
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(send("GET", &format!("{base}/api/users/self"), &[cookie], None).status, 401);
+    assert_eq!(
+        send("GET", &format!("{base}/api/users/self"), &[cookie], None).status,
+        401
+    );
 }
 
 #[test]
@@ -1202,30 +1612,79 @@ fn bad_input_gets_cvat_errors_never_500() {
         ("GET", "/api/nothing/here".into(), None, 404),
     ];
     for (m, p, b, want) in cases {
-        let r = send(m, &format!("{}{p}", c.base), &h, b.as_deref().or(if m == "GET" || m == "DELETE" { None } else { Some(b"") }));
-        assert_eq!(r.status, want, "{m} {p}: {}", String::from_utf8_lossy(&r.body));
+        let r = send(
+            m,
+            &format!("{}{p}", c.base),
+            &h,
+            b.as_deref().or(if m == "GET" || m == "DELETE" {
+                None
+            } else {
+                Some(b"")
+            }),
+        );
+        assert_eq!(
+            r.status,
+            want,
+            "{m} {p}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
     // a video is refused up front with a clear message
-    let r = c.json("POST", "/api/tasks", &json!({"name": "vid", "labels": [{"name": "a"}]}));
+    let r = c.json(
+        "POST",
+        "/api/tasks",
+        &json!({"name": "vid", "labels": [{"name": "a"}]}),
+    );
     let vid = r.json()["id"].as_i64().expect("id");
-    let r = c.multipart("POST", &format!("/api/tasks/{vid}/data"), &[Part::file("client_files[0]", "clip.mp4", b"\0\0\0\x18ftypmp42".to_vec())]);
+    let r = c.multipart(
+        "POST",
+        &format!("/api/tasks/{vid}/data"),
+        &[Part::file(
+            "client_files[0]",
+            "clip.mp4",
+            b"\0\0\0\x18ftypmp42".to_vec(),
+        )],
+    );
     assert_eq!(r.status, 400);
     assert!(String::from_utf8_lossy(&r.body).contains("does not decode video"));
     // a file that is not an image fails the request with a message
-    let r = c.multipart("POST", &format!("/api/tasks/{vid}/data"), &[Part::file("client_files[0]", "x.jpg", b"not an image".to_vec())]);
+    let r = c.multipart(
+        "POST",
+        &format!("/api/tasks/{vid}/data"),
+        &[Part::file(
+            "client_files[0]",
+            "x.jpg",
+            b"not an image".to_vec(),
+        )],
+    );
     let v = c.wait(r.json()["rq_id"].as_str().expect("rq"));
     assert_eq!(v["status"], "failed");
     assert!(v["message"].as_str().unwrap_or("").contains("x.jpg"), "{v}");
     // TUS: wrong offset 409, missing content type 415
     let mut th = c.auth();
-    th.extend([("Tus-Resumable".into(), "1.0.0".into()), ("Upload-Length".into(), "10".into()),
-        ("Upload-Metadata".into(), "filename YS54bWw=".into()), ("Origin".into(), c.base.clone())]);
-    let r = send("POST", &format!("{}/api/tasks/{t}/annotations/", c.base), &th, Some(b""));
+    th.extend([
+        ("Tus-Resumable".into(), "1.0.0".into()),
+        ("Upload-Length".into(), "10".into()),
+        ("Upload-Metadata".into(), "filename YS54bWw=".into()),
+        ("Origin".into(), c.base.clone()),
+    ]);
+    let r = send(
+        "POST",
+        &format!("{}/api/tasks/{t}/annotations/", c.base),
+        &th,
+        Some(b""),
+    );
     assert_eq!(r.status, 201);
     let loc = r.header("location").expect("location").to_string();
     let mut ph = c.auth();
-    ph.extend([("Tus-Resumable".into(), "1.0.0".into()), ("Upload-Offset".into(), "5".into()),
-        ("Content-Type".into(), "application/offset+octet-stream".into())]);
+    ph.extend([
+        ("Tus-Resumable".into(), "1.0.0".into()),
+        ("Upload-Offset".into(), "5".into()),
+        (
+            "Content-Type".into(),
+            "application/offset+octet-stream".into(),
+        ),
+    ]);
     assert_eq!(send("PATCH", &loc, &ph, Some(b"12345")).status, 409);
     ph.retain(|(k, _)| k != "Content-Type");
     assert_eq!(send("PATCH", &loc, &ph, Some(b"12345")).status, 415);
@@ -1238,32 +1697,68 @@ fn data_options_jobs_chunks_share_and_remote_files() {
     for (n, b) in rich_images() {
         write(&share.path().join("set").join(&n), &b);
     }
-    let srv = TestServer::start_in(tempfile::tempdir().expect("tmp"), Some(share.path().to_path_buf()));
+    let srv = TestServer::start_in(
+        tempfile::tempdir().expect("tmp"),
+        Some(share.path().to_path_buf()),
+    );
     let c = Client::login(&srv.base, "admin", ADMIN_PW);
     // frame_filter, start/stop, segment_size/overlap -> jobs
-    let r = c.json("POST", "/api/tasks", &json!({"name": "opts", "labels": [{"name": "a"}], "segment_size": 2, "overlap": 1}));
+    let r = c.json(
+        "POST",
+        "/api/tasks",
+        &json!({"name": "opts", "labels": [{"name": "a"}], "segment_size": 2, "overlap": 1}),
+    );
     let t = r.json()["id"].as_i64().expect("id");
     let r = c.json("POST", &format!("/api/tasks/{t}/data"), &json!({
         "server_files": ["set"], "image_quality": 40, "start_frame": 1, "stop_frame": 5, "frame_filter": "step=2",
         "sorting_method": "natural"}));
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(c.wait(r.json()["rq_id"].as_str().expect("rq"))["status"], "finished");
+    assert_eq!(
+        c.wait(r.json()["rq_id"].as_str().expect("rq"))["status"],
+        "finished"
+    );
     let meta = c.get(&format!("/api/tasks/{t}/data/meta")).json();
-    let names: Vec<&str> = meta["frames"].as_array().expect("frames").iter().filter_map(|f| f["name"].as_str()).collect();
-    assert_eq!(names, ["set/frame_01_800x600.jpg", "set/frame_03_320x240.jpg", "set/frame_05_500x500.jpg"]);
+    let names: Vec<&str> = meta["frames"]
+        .as_array()
+        .expect("frames")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "set/frame_01_800x600.jpg",
+            "set/frame_03_320x240.jpg",
+            "set/frame_05_500x500.jpg"
+        ]
+    );
     assert_eq!(meta["image_quality"], 40);
     let jobs = c.get(&format!("/api/jobs?task_id={t}")).json();
-    let mut ranges: Vec<(i64, i64)> = jobs["results"].as_array().expect("jobs").iter()
-        .map(|j| (j["start_frame"].as_i64().unwrap_or(-1), j["stop_frame"].as_i64().unwrap_or(-1))).collect();
+    let mut ranges: Vec<(i64, i64)> = jobs["results"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| {
+            (
+                j["start_frame"].as_i64().unwrap_or(-1),
+                j["stop_frame"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
     ranges.sort();
     assert_eq!(ranges, vec![(0, 1), (1, 2)]);
     // chunk: a zip of the chunk's frames; preview: a small JPEG
-    let r = c.get(&format!("/api/tasks/{t}/data?type=chunk&number=0&quality=compressed"));
+    let r = c.get(&format!(
+        "/api/tasks/{t}/data?type=chunk&number=0&quality=compressed"
+    ));
     assert_eq!(r.status, 200);
     assert_eq!(unzip(&r.body).len(), 3);
     let r = c.get(&format!("/api/tasks/{t}/data?type=preview"));
     assert_eq!(r.header("content-type"), Some("image/jpeg"));
-    let (w, h) = image::load_from_memory(&r.body).expect("preview decodes").into_rgb8().dimensions();
+    let (w, h) = image::load_from_memory(&r.body)
+        .expect("preview decodes")
+        .into_rgb8()
+        .dimensions();
     assert!(w <= 256 && h <= 256);
     // remote files fetched from a local HTTP server
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -1280,25 +1775,49 @@ fn data_options_jobs_chunks_share_and_remote_files() {
             let _ = s.write_all(&served);
         }
     });
-    let r = c.json("POST", "/api/tasks", &json!({"name": "remote", "labels": [{"name": "a"}]}));
+    let r = c.json(
+        "POST",
+        "/api/tasks",
+        &json!({"name": "remote", "labels": [{"name": "a"}]}),
+    );
     let t2 = r.json()["id"].as_i64().expect("id");
-    let r = c.json("POST", &format!("/api/tasks/{t2}/data"), &json!({"remote_files": [format!("http://127.0.0.1:{port}/pics/remote.jpg?x=1")]}));
+    let r = c.json(
+        "POST",
+        &format!("/api/tasks/{t2}/data"),
+        &json!({"remote_files": [format!("http://127.0.0.1:{port}/pics/remote.jpg?x=1")]}),
+    );
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(c.wait(r.json()["rq_id"].as_str().expect("rq"))["status"], "finished");
-    let r = c.get(&format!("/api/tasks/{t2}/data?type=frame&number=0&quality=original"));
+    assert_eq!(
+        c.wait(r.json()["rq_id"].as_str().expect("rq"))["status"],
+        "finished"
+    );
+    let r = c.get(&format!(
+        "/api/tasks/{t2}/data?type=frame&number=0&quality=original"
+    ));
     assert_eq!(r.body, img);
     let meta = c.get(&format!("/api/tasks/{t2}/data/meta")).json();
     assert_eq!(meta["frames"][0]["name"], "remote.jpg");
     // share paths cannot escape the share directory
-    let r = c.json("POST", "/api/tasks", &json!({"name": "escape", "labels": [{"name": "a"}]}));
+    let r = c.json(
+        "POST",
+        "/api/tasks",
+        &json!({"name": "escape", "labels": [{"name": "a"}]}),
+    );
     let t3 = r.json()["id"].as_i64().expect("id");
-    let r = c.json("POST", &format!("/api/tasks/{t3}/data"), &json!({"server_files": ["../etc"]}));
+    let r = c.json(
+        "POST",
+        &format!("/api/tasks/{t3}/data"),
+        &json!({"server_files": ["../etc"]}),
+    );
     assert_eq!(r.status, 400);
     // list options
     let page = c.get("/api/tasks?page_size=1&sort=name").json();
     assert_eq!(page["count"], 3);
     assert_eq!(page["results"][0]["name"], "escape");
-    assert!(page["next"].as_str().unwrap_or("").ends_with("/api/tasks?page=2&page_size=1&sort=name"));
+    assert!(page["next"]
+        .as_str()
+        .unwrap_or("")
+        .ends_with("/api/tasks?page=2&page_size=1&sort=name"));
     let found = c.get("/api/tasks?search=remo").json();
     assert_eq!(found["count"], 1);
     let filtered = c.get("/api/tasks?filter=%7B%22%3D%3D%22%3A%5B%7B%22var%22%3A%22name%22%7D%2C%22opts%22%5D%7D").json();
@@ -1316,14 +1835,25 @@ fn sixteen_clients_creating_tasks_at_once_lose_nothing() {
             let files = files.clone();
             std::thread::spawn(move || {
                 let c = Client::login(&base, "admin", ADMIN_PW);
-                let id = c.create_task(&format!("parallel-{i}"), fixture_labels(), &files[i % 4..i % 4 + 1]);
-                let r = c.json("PUT", &format!("/api/tasks/{id}/annotations"), &json!({"shapes": [], "tags": [], "tracks": []}));
+                let id = c.create_task(
+                    &format!("parallel-{i}"),
+                    fixture_labels(),
+                    &files[i % 4..i % 4 + 1],
+                );
+                let r = c.json(
+                    "PUT",
+                    &format!("/api/tasks/{id}/annotations"),
+                    &json!({"shapes": [], "tags": [], "tracks": []}),
+                );
                 assert_eq!(r.status, 200);
                 id
             })
         })
         .collect();
-    let mut ids: Vec<i64> = handles.into_iter().map(|h| h.join().expect("client thread")).collect();
+    let mut ids: Vec<i64> = handles
+        .into_iter()
+        .map(|h| h.join().expect("client thread"))
+        .collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 16);
@@ -1336,6 +1866,16 @@ fn sixteen_clients_creating_tasks_at_once_lose_nothing() {
     }
 }
 
+/// Kills and reaps a child process when dropped (also when a test fails).
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Runs a server in a child process (this test binary re-executed), kills it with SIGKILL while a
 /// request is running, restarts it on the same data directory and checks the state.
 #[test]
@@ -1344,7 +1884,8 @@ fn killed_server_restarts_clean_with_the_running_request_failed() {
         let dir = PathBuf::from(dir);
         let mut cfg = cvat_server::Config::new("127.0.0.1:0", dir.join("data"));
         cfg.admin_password = Some(ADMIN_PW.to_string());
-        let s = cvat_server::start(cfg, cvat_formats::builtin_registry().expect("registry")).expect("child server");
+        let s = cvat_server::start(cfg, cvat_formats::builtin_registry().expect("registry"))
+            .expect("child server");
         write(&dir.join("port.tmp"), s.addr.port().to_string().as_bytes());
         std::fs::rename(dir.join("port.tmp"), dir.join("port")).expect("port file");
         loop {
@@ -1354,12 +1895,18 @@ fn killed_server_restarts_clean_with_the_running_request_failed() {
     let dir = tempfile::tempdir().expect("tmp");
     let spawn = || {
         let _ = std::fs::remove_file(dir.path().join("port"));
-        let child = std::process::Command::new(std::env::current_exe().expect("exe"))
-            .args(["--exact", "killed_server_restarts_clean_with_the_running_request_failed", "--nocapture"])
-            .env("CVAT_SERVER_TEST_CHILD", dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn child server");
+        let child = ChildGuard(
+            std::process::Command::new(std::env::current_exe().expect("exe"))
+                .args([
+                    "--exact",
+                    "killed_server_restarts_clean_with_the_running_request_failed",
+                    "--nocapture",
+                ])
+                .env("CVAT_SERVER_TEST_CHILD", dir.path())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn child server"),
+        );
         let start = std::time::Instant::now();
         loop {
             if let Ok(p) = std::fs::read_to_string(dir.path().join("port")) {
@@ -1381,9 +1928,17 @@ fn killed_server_restarts_clean_with_the_running_request_failed() {
     let (mut child, base) = spawn();
     let c = Client::login(&base, "admin", ADMIN_PW);
     let done = c.create_task("before-kill", fixture_labels(), &fixture_files()[..2]);
-    let r = c.json("POST", "/api/tasks", &json!({"name": "killed", "labels": [{"name": "a"}]}));
+    let r = c.json(
+        "POST",
+        "/api/tasks",
+        &json!({"name": "killed", "labels": [{"name": "a"}]}),
+    );
     let t = r.json()["id"].as_i64().expect("id");
-    let r = c.json("POST", &format!("/api/tasks/{t}/data"), &json!({"remote_files": [format!("http://127.0.0.1:{stall_port}/a.jpg")]}));
+    let r = c.json(
+        "POST",
+        &format!("/api/tasks/{t}/data"),
+        &json!({"remote_files": [format!("http://127.0.0.1:{stall_port}/a.jpg")]}),
+    );
     let rq = r.json()["rq_id"].as_str().expect("rq").to_string();
     let enc = rq.replace(':', "%3A");
     let start = std::time::Instant::now();
@@ -1391,19 +1946,21 @@ fn killed_server_restarts_clean_with_the_running_request_failed() {
         assert!(start.elapsed().as_secs() < 30, "request never started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    child.kill().expect("kill -9");
-    let _ = child.wait();
-    let (mut child, base) = spawn();
+    child.0.kill().expect("kill -9");
+    let _ = child.0.wait();
+    let (child, base) = spawn();
     let c = Client::login(&base, "admin", ADMIN_PW);
     let v = c.get(&format!("/api/requests/{enc}")).json();
     assert_eq!(v["status"], "failed", "{v}");
-    assert!(v["message"].as_str().unwrap_or("").contains("stopped"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("stopped"),
+        "{v}"
+    );
     // the finished task is intact; the server works as before
     let meta = c.get(&format!("/api/tasks/{done}/data/meta")).json();
     assert_eq!(meta["size"], 2);
     assert_eq!(c.get(&format!("/api/tasks/{t}")).json()["name"], "killed");
     let again = c.create_task("after-restart", fixture_labels(), &fixture_files()[..1]);
     assert!(again > t);
-    child.kill().expect("kill child");
-    let _ = child.wait();
+    drop(child);
 }

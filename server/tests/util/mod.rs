@@ -140,7 +140,11 @@ impl Client {
             "POST",
             &format!("{base}/api/auth/login"),
             &[("Content-Type".into(), "application/json".into())],
-            Some(json!({"username": user, "password": pw}).to_string().as_bytes()),
+            Some(
+                json!({"username": user, "password": pw})
+                    .to_string()
+                    .as_bytes(),
+            ),
         );
         assert_eq!(r.status, 200, "login: {}", String::from_utf8_lossy(&r.body));
         Client {
@@ -155,7 +159,12 @@ impl Client {
         send("GET", &format!("{}{path}", self.base), &self.auth(), None)
     }
     pub fn delete(&self, path: &str) -> Response {
-        send("DELETE", &format!("{}{path}", self.base), &self.auth(), None)
+        send(
+            "DELETE",
+            &format!("{}{path}", self.base),
+            &self.auth(),
+            None,
+        )
     }
     pub fn json(&self, method: &str, path: &str, body: &Value) -> Response {
         let mut h = self.auth();
@@ -168,7 +177,12 @@ impl Client {
         )
     }
     pub fn post_empty(&self, path: &str) -> Response {
-        send("POST", &format!("{}{path}", self.base), &self.auth(), Some(b""))
+        send(
+            "POST",
+            &format!("{}{path}", self.base),
+            &self.auth(),
+            Some(b""),
+        )
     }
     pub fn multipart(&self, method: &str, path: &str, parts: &[Part]) -> Response {
         let (ct, body) = multipart_body(parts);
@@ -182,7 +196,12 @@ impl Client {
         let start = Instant::now();
         loop {
             let r = self.get(&format!("/api/requests/{enc}"));
-            assert_eq!(r.status, 200, "request {rq_id}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(
+                r.status,
+                200,
+                "request {rq_id}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
             let v = r.json();
             if v["status"] == "finished" || v["status"] == "failed" {
                 return v;
@@ -196,7 +215,11 @@ impl Client {
     }
     /// Creates a task with `labels` and uploads `files` (name, bytes) by multipart; waits for it.
     pub fn create_task(&self, name: &str, labels: Value, files: &[(String, Vec<u8>)]) -> i64 {
-        let r = self.json("POST", "/api/tasks", &json!({"name": name, "labels": labels}));
+        let r = self.json(
+            "POST",
+            "/api/tasks",
+            &json!({"name": name, "labels": labels}),
+        );
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         let id = r.json()["id"].as_i64().expect("id");
         let mut parts = vec![Part::field("image_quality", "70")];
@@ -451,7 +474,9 @@ pub fn official_cli(env: &str, venv: &str) -> PathBuf {
         assert!(p.exists(), "{env}={} does not exist", p.display());
         return p;
     }
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(venv).join("bin/cvat-cli");
+    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .join(venv)
+        .join("bin/cvat-cli");
     assert!(
         p.exists(),
         "the official cvat-cli is not installed at {} (and {env} is not set): run .ci/run's setup (it creates the venvs from PyPI)",
