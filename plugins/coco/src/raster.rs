@@ -90,8 +90,8 @@ pub fn poly_to_rle(xy: &[f64], h: u32, w: u32) -> Vec<u32> {
     if boundary > 200_000_000 {
         return vec![h.wrapping_mul(w)];
     }
-    let mut u: Vec<i32> = Vec::new();
-    let mut v: Vec<i32> = Vec::new();
+    let mut u: Vec<i32> = Vec::with_capacity(boundary as usize);
+    let mut v: Vec<i32> = Vec::with_capacity(boundary as usize);
     for j in 0..k {
         let (mut xs, mut xe, mut ys, mut ye) = (x[j], x[j + 1], y[j], y[j + 1]);
         let dx = (xe as i64 - xs as i64).abs();
@@ -120,24 +120,23 @@ pub fn poly_to_rle(xy: &[f64], h: u32, w: u32) -> Vec<u32> {
             }
         }
     }
-    // points along the y-boundary, downsampled
+    // points along the y-boundary, downsampled. In integers: `xd = (u + .5) / 5 - .5` is whole exactly
+    // when u = 2 (mod 5), and `ceil(clamp((v + .5) / 5 - .5, 0, h))` is `clamp(ceil((v - 2) / 5), 0, h)`
+    // (the float forms are exact there: no value lies within rounding distance of a whole number).
     let mut a: Vec<u32> = Vec::new();
     for j in 1..u.len() {
         if u[j] != u[j - 1] {
-            let xd = if u[j] < u[j - 1] { u[j] } else { u[j] - 1 } as f64;
-            let xd = (xd + 0.5) / scale - 0.5;
-            if xd.floor() != xd || xd < 0.0 || xd > w as f64 - 1.0 {
+            let uu = if u[j] < u[j - 1] { u[j] } else { u[j] - 1 } as i64;
+            if (uu - 2).rem_euclid(5) != 0 {
                 continue;
             }
-            let yd = if v[j] < v[j - 1] { v[j] } else { v[j - 1] } as f64;
-            let mut yd = (yd + 0.5) / scale - 0.5;
-            if yd < 0.0 {
-                yd = 0.0;
-            } else if yd > h as f64 {
-                yd = h as f64;
+            let xd = (uu - 2).div_euclid(5);
+            if xd < 0 || xd > w as i64 - 1 {
+                continue;
             }
-            let yd = yd.ceil();
-            a.push(((xd as i64) * h as i64 + yd as i64) as u32);
+            let vv = if v[j] < v[j - 1] { v[j] } else { v[j - 1] } as i64;
+            let yd = (vv + 2).div_euclid(5).clamp(0, h as i64);
+            a.push((xd * h as i64 + yd) as u32);
         }
     }
     a.push(h.wrapping_mul(w));
@@ -515,6 +514,61 @@ mod tests {
         assert_eq!(rle_area(&poly_to_rle(&penta, 720, 1280)), 20000);
         let tri2 = [590.0, 710.0, 810.0, 710.0, 700.0, 760.0];
         assert_eq!(rle_area(&poly_to_rle(&tri2, 768, 1024)), 5490);
+    }
+
+    /// pycocotools' downsampling step written with floats, as in C, to check the integer form against.
+    fn y_boundary_float(u: &[i32], v: &[i32], h: u32, w: u32) -> Vec<(i64, i64)> {
+        let scale = 5.0f64;
+        let mut out = Vec::new();
+        for j in 1..u.len() {
+            if u[j] != u[j - 1] {
+                let xd = if u[j] < u[j - 1] { u[j] } else { u[j] - 1 } as f64;
+                let xd = (xd + 0.5) / scale - 0.5;
+                if xd.floor() != xd || xd < 0.0 || xd > w as f64 - 1.0 {
+                    continue;
+                }
+                let yd = if v[j] < v[j - 1] { v[j] } else { v[j - 1] } as f64;
+                let mut yd = (yd + 0.5) / scale - 0.5;
+                if yd < 0.0 {
+                    yd = 0.0;
+                } else if yd > h as f64 {
+                    yd = h as f64;
+                }
+                out.push((xd as i64, yd.ceil() as i64));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn integer_downsampling_equals_the_float_form() {
+        let (h, w) = (37u32, 53u32);
+        let mut seed = 12345u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 33) % 400) as i32 - 60
+        };
+        let u: Vec<i32> = (0..5000).map(|_| next()).collect();
+        let v: Vec<i32> = (0..5000).map(|_| next()).collect();
+        let want = y_boundary_float(&u, &v, h, w);
+        let mut got = Vec::new();
+        for j in 1..u.len() {
+            if u[j] != u[j - 1] {
+                let uu = if u[j] < u[j - 1] { u[j] } else { u[j] - 1 } as i64;
+                if (uu - 2).rem_euclid(5) != 0 {
+                    continue;
+                }
+                let xd = (uu - 2).div_euclid(5);
+                if xd < 0 || xd > w as i64 - 1 {
+                    continue;
+                }
+                let vv = if v[j] < v[j - 1] { v[j] } else { v[j - 1] } as i64;
+                got.push((xd, (vv + 2).div_euclid(5).clamp(0, h as i64)));
+            }
+        }
+        assert_eq!(got, want);
     }
 
     #[test]

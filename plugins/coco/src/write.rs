@@ -342,8 +342,8 @@ impl<'a> Writer<'a> {
                     Some(Geom::Mask(m.counts()))
                 }
                 ShapeType::Mask if frame.has_size() => {
-                    match cvat_mask_to_colmask(p, frame.width, frame.height) {
-                        Some(m) => Some(Geom::Mask(m.counts())),
+                    match cvat_mask_to_counts(p, frame.width, frame.height) {
+                        Some(c) => Some(Geom::Mask(c)),
                         None => {
                             self.report.add("masks with invalid RLE", 1);
                             None
@@ -399,7 +399,69 @@ fn sorted_sublabels(l: &Label) -> Vec<&Label> {
     v
 }
 
-/// A CVAT mask (`[runs..., left, top, right, bottom]`, row-major inside the box) on the full image.
+/// A CVAT mask (`[runs..., left, top, right, bottom]`, row-major inside the box) as COCO counts over
+/// the full `w` x `h` image, working on the box only (what is outside the image is cut off).
+pub(crate) fn cvat_mask_to_counts(points: &[f64], w: u32, h: u32) -> Option<Vec<u32>> {
+    cvat_format_api::geometry::check_cvat_rle(points).ok()?;
+    let (runs, bb) = points.split_at(points.len() - 4);
+    let (l, t, r, b) = (bb[0] as i64, bb[1] as i64, bb[2] as i64, bb[3] as i64);
+    let (bw, bh) = ((r - l + 1) as usize, (b - t + 1) as usize);
+    // clip the box to the image
+    let (cl, ct) = (l.max(0), t.max(0));
+    let (cr, cb) = (r.min(w as i64 - 1), b.min(h as i64 - 1));
+    if cl > cr || ct > cb {
+        return Some(vec![w * h]);
+    }
+    let mut bits = vec![0u8; bw * bh];
+    let mut pos = 0usize;
+    for (i, run) in runs.iter().enumerate() {
+        let n = *run as usize;
+        let end = (pos + n).min(bits.len());
+        if i % 2 == 1 {
+            bits[pos..end].fill(1);
+        }
+        pos = end;
+    }
+    let mut out: Vec<u32> = Vec::new();
+    let mut cur = 0u8;
+    let mut run: u64 = 0;
+    let h64 = h as u64;
+    let push = |out: &mut Vec<u32>, cur: &mut u8, run: &mut u64, v: u8, n: u64| {
+        if n == 0 {
+            return;
+        }
+        if v != *cur {
+            out.push(*run as u32);
+            *run = 0;
+            *cur = v;
+        }
+        *run += n;
+    };
+    // columns before the box
+    push(&mut out, &mut cur, &mut run, 0, cl as u64 * h64);
+    for x in cl..=cr {
+        push(&mut out, &mut cur, &mut run, 0, ct as u64);
+        let bx = (x - l) as usize;
+        for y in ct..=cb {
+            let v = bits[(y - t) as usize * bw + bx];
+            push(&mut out, &mut cur, &mut run, v, 1);
+        }
+        push(&mut out, &mut cur, &mut run, 0, h64 - 1 - cb as u64);
+    }
+    push(
+        &mut out,
+        &mut cur,
+        &mut run,
+        0,
+        (w as u64 - 1 - cr as u64) * h64,
+    );
+    out.push(run as u32);
+    Some(out)
+}
+
+/// A CVAT mask (`[runs..., left, top, right, bottom]`, row-major inside the box) on the full image
+/// (the straightforward way, kept to test [`cvat_mask_to_counts`] against).
+#[cfg(test)]
 pub(crate) fn cvat_mask_to_colmask(points: &[f64], w: u32, h: u32) -> Option<ColMask> {
     cvat_format_api::geometry::check_cvat_rle(points).ok()?;
     let (runs, bb) = points.split_at(points.len() - 4);
@@ -506,10 +568,14 @@ fn instance_parts<'x>(
     let masks = group.iter().filter(|a| matches!(a.geom, Geom::Mask(_)));
     let anns: Vec<&'x DmAnn> = boxes.chain(polys).chain(masks).copied().collect();
     let mut leader: Option<(&DmAnn, f64)> = None;
-    for a in &anns {
-        let area = area_of(a, w, h);
-        if leader.is_none_or(|(_, best)| area > best) {
-            leader = Some((a, area));
+    if anns.len() == 1 {
+        leader = anns.first().map(|a| (*a, 0.0));
+    } else {
+        for a in &anns {
+            let area = area_of(a, w, h);
+            if leader.is_none_or(|(_, best)| area > best) {
+                leader = Some((a, area));
+            }
         }
     }
     let (leader, _) = leader?;
@@ -537,6 +603,15 @@ fn instance_parts<'x>(
     if !use_masks && !masks.is_empty() {
         // the server turns such masks into polygons (OpenCV contours); we keep them as a crowd RLE
         report.add("masks grouped under a non-mask leader (written as crowd RLE instead of contour polygons)", masks.len());
+    }
+    if masks.len() == 1 && polygons.is_empty() {
+        // one mask alone: its counts as they are (no full-image bitmap)
+        return Some(Instance {
+            leader,
+            polygons: Vec::new(),
+            mask: Some(masks[0].clone()),
+            bbox,
+        });
     }
     if use_masks || !masks.is_empty() {
         let mut merged: Option<ColMask> = None;
@@ -600,7 +675,21 @@ fn jstr(out: &mut Vec<u8>, s: &str) {
 }
 
 fn jnum(out: &mut Vec<u8>, v: f64) {
-    if v.is_finite() {
+    use std::io::Write as _;
+    let a = v.abs();
+    if v.is_finite() && v == v.trunc() && a < 1e16 {
+        // Python prints whole floats as `50.0`; writing into a Vec cannot fail
+        let _ = write!(out, "{}.0", v as i64);
+        if v == 0.0 && v.is_sign_negative() {
+            // -0.0: `v as i64` lost the sign
+            let n = out.len();
+            out.truncate(n - 3);
+            out.extend_from_slice(b"-0.0");
+        }
+    } else if v.is_finite() && (1e-4..1e16).contains(&a) {
+        // the shortest round-trip form, as Python's repr in this range
+        let _ = write!(out, "{v}");
+    } else if v.is_finite() {
         out.extend_from_slice(fmt_py_float(v).as_bytes());
     } else if v.is_nan() {
         out.extend_from_slice(b"NaN");
@@ -1057,4 +1146,45 @@ pub(crate) fn svg_joints(svg: &str) -> Vec<(i64, i64)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mask_counts_without_a_full_image_bitmap_equal_the_bitmap_way() {
+        use cvat_format_api::geometry::{bitmap_to_cvat_rle, Bitmap};
+        for (w, h, px) in [
+            (7u32, 5u32, vec![(0u32, 0u32), (6, 4), (3, 2)]),
+            (4, 6, vec![(1, 1), (2, 1), (1, 2)]),
+            (
+                3,
+                3,
+                vec![
+                    (0, 0),
+                    (1, 0),
+                    (2, 0),
+                    (0, 1),
+                    (1, 1),
+                    (2, 1),
+                    (0, 2),
+                    (1, 2),
+                    (2, 2),
+                ],
+            ),
+        ] {
+            let mut bm = Bitmap::new(w, h);
+            for (x, y) in px {
+                bm.set(x, y, true);
+            }
+            let rle = bitmap_to_cvat_rle(&bm).unwrap();
+            let want = cvat_mask_to_colmask(&rle, w, h).unwrap().counts();
+            assert_eq!(cvat_mask_to_counts(&rle, w, h).unwrap(), want);
+        }
+        // a box reaching past the image is cut
+        let rle = [0.0, 4.0, 2.0, 2.0, 3.0, 3.0];
+        let want = cvat_mask_to_colmask(&rle, 3, 3).unwrap().counts();
+        assert_eq!(cvat_mask_to_counts(&rle, 3, 3).unwrap(), want);
+    }
 }
