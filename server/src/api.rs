@@ -211,21 +211,25 @@ fn formats(app: &App) -> Resp {
     let mut exporters = Vec::new();
     for e in app.registry.entries() {
         let info = e.format.info();
-        let ext = if info.extensions.is_empty() {
-            "ZIP".to_string()
-        } else {
-            info.extensions
-                .iter()
-                .map(|x| x.to_ascii_uppercase())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        // as the real server: exports are always ZIP files; imports name the single-file kinds too
+        let mut kinds: Vec<String> = info
+            .extensions
+            .iter()
+            .map(|x| x.to_ascii_uppercase())
+            .filter(|x| x == "JSON" || x == "XML")
+            .collect();
+        kinds.push("ZIP".into());
+        kinds.sort();
+        kinds.dedup();
+        let import_ext = kinds.join(", ");
         let item = json!({
-            "name": info.name, "ext": ext, "version": info.name.rsplit(' ').next().unwrap_or(""),
+            "name": info.name, "ext": "ZIP", "version": info.name.rsplit(' ').next().unwrap_or(""),
             "enabled": true, "dimension": if info.name.contains("3D") || info.name.contains("Point Cloud") || info.name.contains("Kitti Raw") {"3d"} else {"2d"},
         });
         if info.can_import {
-            importers.push(item.clone());
+            let mut i = item.clone();
+            i["ext"] = json!(import_ext);
+            importers.push(i);
         }
         if info.can_export {
             exporters.push(item);

@@ -1964,3 +1964,45 @@ fn killed_server_restarts_clean_with_the_running_request_failed() {
     assert!(again > t);
     drop(child);
 }
+
+#[test]
+fn format_list_matches_the_real_server_for_shared_names() {
+    let srv = TestServer::start();
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    let ours = c.get("/api/server/annotation/formats").json();
+    let real: Value = serde_json::from_slice(
+        &std::fs::read(shared("cvat/server-annotation-formats-2.23.1.json")).expect("formats"),
+    )
+    .expect("json");
+    let registry = cvat_formats::builtin_registry().expect("registry");
+    for kind in ["importers", "exporters"] {
+        let list = ours[kind].as_array().expect("list");
+        // built from the registry: one entry per format that can import/export
+        let want = registry
+            .entries()
+            .iter()
+            .filter(|e| {
+                let i = e.format.info();
+                if kind == "importers" {
+                    i.can_import
+                } else {
+                    i.can_export
+                }
+            })
+            .count();
+        assert_eq!(list.len(), want, "{kind}");
+        let mut shared_names = 0;
+        for r in real[kind].as_array().expect("real list") {
+            if let Some(o) = list.iter().find(|o| o["name"] == r["name"]) {
+                shared_names += 1;
+                for k in ["ext", "version", "enabled", "dimension"] {
+                    assert_eq!(o[k], r[k], "{kind} {} {k}", r["name"]);
+                }
+            }
+        }
+        assert!(
+            shared_names >= 8,
+            "{kind}: only {shared_names} names in common"
+        );
+    }
+}
