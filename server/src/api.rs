@@ -1456,3 +1456,48 @@ fn request_cancel(app: &App, id: &str, user: &User) -> R {
     }
     Ok(Resp::empty(200))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_logic_filters_like_cvat() {
+        let t = json!({"id": 3, "name": "cli-local", "owner": {"username": "admin"}, "project_id": null});
+        let ev = |e: Value| json_logic(&e, &t).expect("evaluates");
+        assert_eq!(
+            ev(json!({"==": [{"var": "name"}, "cli-local"]})),
+            json!(true)
+        );
+        assert_eq!(ev(json!({"==": [{"var": "owner"}, "admin"]})), json!(true));
+        assert_eq!(
+            ev(json!({"and": [{">": [{"var": "id"}, 2]}, {"<=": [{"var": "id"}, 3]}]})),
+            json!(true)
+        );
+        assert_eq!(ev(json!({"in": ["local", {"var": "name"}]})), json!(true));
+        assert_eq!(
+            ev(json!({"!": {"==": [{"var": "project_id"}, null]}})),
+            json!(false)
+        );
+        assert_eq!(ev(json!({"<": [1, {"var": "id"}, 5]})), json!(true));
+        assert!(json_logic(&json!({"regex": [1, 2]}), &t).is_err());
+    }
+
+    #[test]
+    fn labels_are_validated_with_drf_shaped_errors() {
+        let e = validate_labels(&json!([{"attributes": []}])).expect_err("name missing");
+        assert_eq!(
+            e.body,
+            json!({"labels": [{"name": ["This field is required."]}]})
+        );
+        let e = validate_labels(&json!([{"name": "a", "attributes": [{"name": "x", "input_type": "bogus", "mutable": false, "values": []}]}]))
+            .expect_err("bad input type");
+        assert_eq!(
+            e.body,
+            json!({"labels": [{"attributes": [{"input_type": ["\"bogus\" is not a valid choice."]}]}]})
+        );
+        let e = validate_labels(&json!([{"name": "a"}, {"name": "a"}])).expect_err("duplicate");
+        assert_eq!(e.body, json!(["All label names must be unique"]));
+        assert!(validate_labels(&json!([{"name": "a", "type": "skeleton", "sublabels": [{"name": "b", "type": "points"}]}])).is_ok());
+    }
+}

@@ -1798,3 +1798,20 @@ fn jobs_list(app: &App, req: &Req, user: &User) -> R {
     )?;
     Ok(Resp::json(200, &api::paginate(req, "/api/jobs", items)?))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_filters_and_video_names() {
+        assert_eq!(parse_step("step=3"), Some(3));
+        assert_eq!(parse_step(" step= 2 "), Some(2));
+        assert_eq!(parse_step("step=0"), None);
+        assert_eq!(parse_step("every=2"), None);
+        assert!(is_video_name("clip.MP4"));
+        assert!(!is_video_name("mp4"));
+        assert!(!is_video_name("a.jpg"));
+        assert_eq!(format_slug("CVAT for images 1.1"), "CVAT_for_images_1@1");
+    }
+}

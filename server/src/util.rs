@@ -113,3 +113,42 @@ pub fn query_encode(s: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_paths_become_safe_names() {
+        assert_eq!(base_name("/home/user/data/img_a.jpg"), "img_a.jpg");
+        assert_eq!(base_name("C:\\data\\b.png"), "b.png");
+        assert_eq!(base_name("../"), "file");
+        assert_eq!(safe_rel("set/./a.jpg"), Some("set/a.jpg".into()));
+        assert_eq!(safe_rel("/abs/a.jpg"), Some("abs/a.jpg".into()));
+        assert_eq!(safe_rel("set/../../etc/passwd"), None);
+        assert_eq!(safe_rel(""), None);
+    }
+
+    #[test]
+    fn result_url_encoding_is_djangos() {
+        assert_eq!(query_encode("COCO 1.0"), "COCO+1.0");
+        assert_eq!(query_encode("a&b=c/d"), "a%26b%3Dc%2Fd");
+    }
+
+    #[test]
+    fn ids_and_stamps_have_the_server_shapes() {
+        let u = uuid4();
+        let parts: Vec<usize> = u.split('-').map(str::len).collect();
+        assert_eq!(parts, vec![8, 4, 4, 4, 12]);
+        assert_eq!(u.as_bytes()[14], b'4');
+        assert_eq!(random_hex(20).len(), 40);
+        assert_eq!(
+            file_stamp("2026-12-03T18:16:18.683502Z"),
+            "2026_12_03_18_16_18"
+        );
+        let now = now();
+        assert!(now.ends_with('Z') && now.len() == 27, "{now}");
+        assert_ne!(hash_password("s1", "pw"), hash_password("s2", "pw"));
+        assert_eq!(hash_password("s1", "pw"), hash_password("s1", "pw"));
+    }
+}

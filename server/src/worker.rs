@@ -1061,3 +1061,43 @@ fn backup_restore(app: &App, path: &Path, owner_id: i64) -> Result<i64, String> 
     }
     Ok(task_id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_sort_orders_numbers_by_value() {
+        let mut v = vec!["img10.jpg", "img2.jpg", "img1.jpg", "a.jpg"];
+        v.sort_by_key(|s| natural_key(s));
+        assert_eq!(v, ["a.jpg", "img1.jpg", "img2.jpg", "img10.jpg"]);
+    }
+
+    #[test]
+    fn backup_annotations_go_from_ids_to_names_and_back() {
+        let labels: Vec<Label> = serde_json::from_value(json!([
+            {"id": 7, "name": "car", "type": "rectangle", "attributes": [
+                {"id": 3, "name": "color", "mutable": false, "input_type": "select", "default_value": "red", "values": ["red"]}]},
+            {"id": 8, "name": "body", "type": "skeleton", "attributes": [], "sublabels": [
+                {"id": 9, "name": "head", "type": "points", "attributes": []}]}
+        ]))
+        .expect("labels");
+        let original = json!({"id": 5, "label_id": 7, "type": "rectangle", "frame": 0,
+            "attributes": [{"spec_id": 3, "value": "red"}],
+            "elements": []});
+        let mut v = original.clone();
+        ids_to_names(&mut v, &labels, None);
+        assert_eq!(v["label"], "car");
+        assert_eq!(v["attributes"][0], json!({"name": "color", "value": "red"}));
+        assert!(v.get("id").is_none() && v.get("label_id").is_none());
+        names_to_ids(&mut v, &labels, None).expect("back to ids");
+        assert_eq!(v["label_id"], 7);
+        assert_eq!(v["attributes"][0], json!({"spec_id": 3, "value": "red"}));
+        let mut sk = json!({"label": "body", "type": "skeleton", "attributes": [],
+            "elements": [{"label": "head", "type": "points", "attributes": []}]});
+        names_to_ids(&mut sk, &labels, None).expect("skeleton");
+        assert_eq!(sk["elements"][0]["label_id"], 9);
+        let mut bad = json!({"label": "nope", "attributes": []});
+        assert!(names_to_ids(&mut bad, &labels, None).is_err());
+    }
+}
