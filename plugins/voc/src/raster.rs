@@ -11,8 +11,9 @@
 //!   on the real export; see `docs/formats.md`).
 //! - Masks: CVAT's own RLE, pixel for pixel.
 //! - Back: contours of 8-connected components (the border following of Suzuki & Abe, which is what
-//!   `cv2.findContours` implements), with straight runs compressed; each hole is joined to its outer
-//!   contour by a cut between their closest points, as datumaro's `extract_contours` does.
+//!   `cv2.findContours` implements), simplified with OpenCV's Teh-Chin k-cosine approximation
+//!   (`CHAIN_APPROX_TC89_KCOS`); each hole is joined to its outer contour by a cut between their closest
+//!   points, as datumaro's `extract_contours` does. On the real exports the vertices are the server's.
 
 use cvat_format_api::geometry::Bitmap;
 
@@ -385,8 +386,8 @@ fn line2(bm: &mut Bitmap, a: (i64, i64), b: (i64, i64), shift: i64) {
     }
 }
 
-/// Outer contours of the 8-connected components of `bm`, each a closed polygon (first point repeated
-/// at the end) through the centres of border pixels, with straight runs compressed to their ends. Like
+/// Contours of the 8-connected components of `bm`, each a closed polygon (first point repeated at the
+/// end) through the centres of border pixels, simplified as OpenCV's TC89-KCOS, holes bridged in. Like
 /// datumaro's `mask_to_polygons`, contours of fewer than 3 points or with a rasterised area under one
 /// pixel are left out.
 pub fn mask_to_polygons(bm: &Bitmap) -> Vec<Vec<f64>> {
@@ -569,7 +570,7 @@ fn merge_with_hole(parent: Vec<(i64, i64)>, child: Vec<(i64, i64)>) -> Vec<(i64,
 }
 
 /// Suzuki & Abe border following from `start` (the first pixel of its border in raster order),
-/// compressed to the points where the direction changes.
+/// simplified to its dominant points.
 fn trace(
     on: &dyn Fn(i64, i64) -> bool,
     start: (i64, i64),
@@ -614,23 +615,124 @@ fn trace(
         p2 = p3;
         p3 = p4;
     }
-    // keep only turning points
-    let n = raw.len();
-    if n < 3 {
-        return raw;
+    approx_tc89_kcos(&raw, dirs)
+}
+
+/// OpenCV's `icvApproximateChainTC89` with `CV_CHAIN_APPROX_TC89_KCOS` (Teh & Chin dominant points with
+/// the k-cosine curvature), applied to the closed chain of border points `raw`.
+fn approx_tc89_kcos(raw: &[(i64, i64)], dirs: &[(i64, i64); 8]) -> Vec<(i64, i64)> {
+    const ABS_DIFF: [i32; 15] = [1, 2, 3, 4, 3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1];
+    let len = raw.len();
+    if len < 2 {
+        return raw.to_vec();
     }
-    let mut out = Vec::new();
-    for i in 0..n {
-        let prev = raw[(i + n - 1) % n];
-        let cur = raw[i];
-        let next = raw[(i + 1) % n];
-        let d0 = (cur.0 - prev.0, cur.1 - prev.1);
-        let d1 = (next.0 - cur.0, next.1 - cur.1);
-        if d0 != d1 || i == 0 {
-            out.push(cur);
+    let code = |i: usize| -> i32 {
+        let (a, b) = (raw[i], raw[(i + 1) % len]);
+        let d = (b.0 - a.0, b.1 - a.1);
+        dirs.iter().position(|&x| x == d).unwrap_or(0) as i32
+    };
+    let codes: Vec<i32> = (0..len).map(code).collect();
+    // pass 0: 1-curvature; points on straight runs leave the list
+    let mut s_val = vec![0i32; len];
+    let mut k_val = vec![0usize; len];
+    let mut list: Vec<usize> = Vec::new();
+    for i in 0..len {
+        let prev = codes[(i + len - 1) % len];
+        let s = ABS_DIFF[(codes[i] - prev + 7) as usize];
+        s_val[i] = s;
+        if s != 0 {
+            list.push(i);
         }
     }
-    out
+    if list.is_empty() {
+        return vec![raw[0]];
+    }
+    let pt = |i: usize| raw[i];
+    // pass 1: support regions and k-cosine curvature
+    for &i in &list {
+        let pt0 = pt(i);
+        let (mut l, mut d_num) = (0i64, 0i64);
+        let mut k = 1usize;
+        loop {
+            if k > len {
+                break;
+            }
+            let i1 = (i + len - k % len) % len;
+            let i2 = (i + k) % len;
+            let (dx, dy) = (pt(i2).0 - pt(i1).0, pt(i2).1 - pt(i1).1);
+            let lk = dx * dx + dy * dy;
+            let dk_num = (pt0.0 - pt(i1).0) * dy - (pt0.1 - pt(i1).1) * dx;
+            let d = ((d_num as f64) * (lk as f64) - (dk_num as f64) * (l as f64)) as f32;
+            let di = d.to_bits() as i32;
+            if k > 1 && (l >= lk || (d_num > 0 && di <= 0) || (d_num < 0 && di >= 0)) {
+                break;
+            }
+            d_num = dk_num;
+            l = lk;
+            k += 1;
+        }
+        let k = k - 1;
+        k_val[i] = k;
+        let mut s = 0i32;
+        let mut j = k;
+        while j > 0 {
+            let i1 = (i + len - j % len) % len;
+            let i2 = (i + j) % len;
+            let (dx1, dy1) = (pt(i1).0 - pt0.0, pt(i1).1 - pt0.1);
+            let (dx2, dy2) = (pt(i2).0 - pt0.0, pt(i2).1 - pt0.1);
+            if (dx1 | dy1) == 0 || (dx2 | dy2) == 0 {
+                break;
+            }
+            let num = (dx1 * dx2 + dy1 * dy2) as f64;
+            let den = ((dx1 * dx1 + dy1 * dy1) as f64 * (dx2 * dx2 + dy2 * dy2) as f64).sqrt();
+            let t = (num / den) as f32 as f64;
+            let sk = ((t + 1.1) as f32).to_bits() as i32;
+            if j < k && sk <= s {
+                break;
+            }
+            s = sk;
+            j -= 1;
+        }
+        s_val[i] = s;
+    }
+    // pass 2: non-maxima suppression (cleared points get s = 0 as they go)
+    let mut kept: Vec<usize> = Vec::new();
+    for &i in &list {
+        let k2 = k_val[i] >> 1;
+        let s = s_val[i];
+        let mut j = 1;
+        while j <= k2 {
+            let i2 = (i + len - j % len) % len;
+            if s_val[i2] > s {
+                break;
+            }
+            let i2 = (i + j) % len;
+            if s_val[i2] > s {
+                break;
+            }
+            j += 1;
+        }
+        if j <= k2 {
+            s_val[i] = 0;
+        } else {
+            kept.push(i);
+        }
+    }
+    // pass 3: non-dominant points with a support region of 1
+    let mut out_idx: Vec<usize> = Vec::new();
+    for &i in &kept {
+        if k_val[i] == 1 {
+            let s = s_val[i];
+            let i1 = (i + len - 1) % len;
+            let i2 = (i + 1) % len;
+            if s <= s_val[i1] || s <= s_val[i2] {
+                s_val[i] = 0;
+                continue;
+            }
+        }
+        out_idx.push(i);
+    }
+    out_idx.into_iter().map(pt).collect()
 }
 
 #[cfg(test)]
