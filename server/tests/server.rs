@@ -2006,3 +2006,73 @@ fn format_list_matches_the_real_server_for_shared_names() {
         );
     }
 }
+
+#[test]
+fn garbage_bodies_never_cause_a_server_error() {
+    let srv = TestServer::start();
+    let c = Client::login(&srv.base, "admin", ADMIN_PW);
+    let t = c.create_task("garbage", fixture_labels(), &fixture_files()[..1]);
+    let endpoints = [
+        ("POST", "/api/tasks".to_string()),
+        ("PATCH", format!("/api/tasks/{t}")),
+        ("POST", "/api/projects".to_string()),
+        ("PUT", format!("/api/tasks/{t}/annotations")),
+        ("PATCH", format!("/api/tasks/{t}/annotations?action=create")),
+        ("PATCH", format!("/api/tasks/{t}/annotations?action=update")),
+        (
+            "POST",
+            format!("/api/tasks/{t}/annotations?format=COCO%201.0"),
+        ),
+        (
+            "PUT",
+            format!("/api/tasks/{t}/annotations?format=COCO%201.0"),
+        ),
+        ("POST", format!("/api/tasks/{t}/data")),
+        ("POST", "/api/tasks/backup".to_string()),
+        ("POST", "/api/auth/login".to_string()),
+        ("POST", "/api/auth/access_tokens".to_string()),
+    ];
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("application/json", b"{".to_vec()),
+        ("application/json", b"null".to_vec()),
+        ("application/json", b"[]".to_vec()),
+        (
+            "application/json",
+            br#"{"name": 5, "labels": [null], "shapes": 7}"#.to_vec(),
+        ),
+        (
+            "application/json",
+            br#"{"shapes": [{"type": "rectangle", "label_id": "x"}], "tracks": [{}]}"#.to_vec(),
+        ),
+        ("application/json", vec![0xff, 0xfe, 0x00, 0x01]),
+        (
+            "multipart/form-data; boundary=xyz",
+            b"--xyz\r\nnot a part".to_vec(),
+        ),
+        ("multipart/form-data", b"no boundary".to_vec()),
+        ("text/plain", b"hello".to_vec()),
+    ];
+    for (m, p) in &endpoints {
+        for (ct, b) in &bodies {
+            let mut h = c.auth();
+            h.push(("Content-Type".into(), ct.to_string()));
+            let r = send(m, &format!("{}{p}", c.base), &h, Some(b));
+            assert!(
+                r.status < 500,
+                "{m} {p} with {ct} {:?}: {} {}",
+                String::from_utf8_lossy(b),
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+    // a garbage annotation file fails its import request with a message, not the server
+    let r = c.multipart(
+        "PUT",
+        &format!("/api/tasks/{t}/annotations?format=COCO%201.0"),
+        &[Part::file("annotation_file", "a.json", b"{]".to_vec())],
+    );
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    // and the task still answers
+    assert_eq!(c.get(&format!("/api/tasks/{t}/annotations")).status, 200);
+}
