@@ -13,7 +13,7 @@ pub mod read;
 pub mod write;
 
 use cvat_format_api::{
-    Dataset, Diagnostic, Diagnostics, DropReport, Format, FormatError, FormatInfo, Input, Location,
+    Dataset, Diagnostic, Diagnostics, DropReport, Format, FormatError, FormatInfo, Input,
     OutputSink, ReadOptions, Result, WriteOptions,
 };
 use std::io::Read;
@@ -324,9 +324,4 @@ impl Format for CocoKeypoints {
     fn validate(&self, input: &Input, opts: &ReadOptions) -> Diagnostics {
         validate_task(input, opts, Task::Keypoints)
     }
-}
-
-#[allow(dead_code)]
-fn loc(file: &str, path: &str) -> Location {
-    Location::json(file, path)
 }
