@@ -510,6 +510,13 @@ impl AnnSink for Collector<'_> {
         let (Some(image_id), Some(category_id), true) = (image_id, category_id, ok) else {
             return;
         };
+        if shapes.is_empty() {
+            self.diags.push(Diagnostic::warning(
+                Location::json(&self.file, ann_path(i, "")),
+                "no-geometry",
+                "annotation has neither a segmentation nor a bbox: nothing to import",
+            ));
+        }
         let n = shapes.len();
         for (mut s, rle_size) in shapes {
             s.occluded = occluded;
