@@ -186,7 +186,7 @@ pub fn load(input: &Input, opts: &ReadOptions) -> (Dataset, Vec<Diagnostic>) {
                     );
                     continue;
                 }
-                let i = *by_id.entry(id.clone()).or_insert_with(|| {
+                by_id.entry(id.clone()).or_insert_with(|| {
                     items.push(Item {
                         id: id.clone(),
                         subset: stem.to_string(),
@@ -195,7 +195,6 @@ pub fn load(input: &Input, opts: &ReadOptions) -> (Dataset, Vec<Diagnostic>) {
                     });
                     items.len() - 1
                 });
-                let _ = i;
             }
         }
     }
