@@ -426,6 +426,12 @@ fn replay_transcripts_and_validate_against_openapi() {
                     rp.pending.get(offset..).unwrap_or(&[]).to_vec()
                 };
                 body = Some(chunk);
+            } else if rb["content_type"]
+                .as_str()
+                .is_some_and(|c| c.contains("json"))
+            {
+                // recorded as unparsable JSON: send some
+                body = Some(br#"{"name": "bad1", "labels": ["#.to_vec());
             } else if rb.get("form").is_some() {
                 panic!("{f}:{seq}: form bodies are not replayed");
             }
@@ -586,6 +592,53 @@ fn replay_transcripts_and_validate_against_openapi() {
                         resp.status,
                         String::from_utf8_lossy(&resp.body).chars().take(300).collect::<String>()
                     )),
+                }
+            }
+            // successful JSON answers carry every field the real server sent (top level, and in list items)
+            if resp.status < 300 && resp.status == rec_status {
+                if let (Some(Value::Object(r)), Some(Value::Object(o))) =
+                    (Some(&rec_json), ours_json.as_ref())
+                {
+                    let mut missing: Vec<String> =
+                        r.keys().filter(|k| !o.contains_key(*k)).cloned().collect();
+                    if let (Some(Value::Object(r0)), Some(Value::Object(o0))) = (
+                        r.get("results").and_then(|x| x.get(0)),
+                        o.get("results").and_then(|x| x.get(0)),
+                    ) {
+                        missing.extend(
+                            r0.keys()
+                                .filter(|k| !o0.contains_key(*k))
+                                .map(|k| format!("results[].{k}")),
+                        );
+                    }
+                    if !missing.is_empty() {
+                        mismatches.push(format!(
+                            "{f}:{seq} {method} {path}: fields missing: {missing:?}"
+                        ));
+                    }
+                }
+            }
+            // error bodies keep CVAT's shape: bare string, bare list, or an object with the same keys
+            if resp.status >= 400 && resp.status == rec_status && !rec_json.is_null() {
+                let shape = |v: &Value| match v {
+                    Value::String(_) => "string".to_string(),
+                    Value::Array(_) => "list".to_string(),
+                    Value::Object(m) => {
+                        let mut k: Vec<&String> = m.keys().collect();
+                        k.sort();
+                        format!("object {k:?}")
+                    }
+                    other => format!("{other}"),
+                };
+                let ours_shape = ours_json
+                    .as_ref()
+                    .map(shape)
+                    .unwrap_or_else(|| "no JSON".into());
+                if ours_shape != shape(&rec_json) {
+                    mismatches.push(format!(
+                        "{f}:{seq} {method} {path}: error body {ours_shape}, recorded {} ({rec_json})",
+                        shape(&rec_json)
+                    ));
                 }
             }
             if let Some(o) = &ours_json {
