@@ -1307,3 +1307,16 @@ fn attributes_are_checked_against_the_task_labels() {
     assert!(!d.has_errors());
     assert!(Coco.read(&input, &opts).is_ok());
 }
+
+#[test]
+fn both_formats_register_under_the_server_names() {
+    let reg = cvat_format_api::Registry::builtin().expect("no name clash");
+    assert_eq!(reg.resolve("COCO JSON 1.0").unwrap().info.name, "COCO 1.0");
+    let kp = reg.resolve("COCO Keypoints 1.0").unwrap();
+    assert!(kp.info.can_import && kp.info.can_export);
+    // detection picks the right one for each real export
+    let zip = Input::open(&shared("cvat/exports/rich-A/export/COCO_Keypoints_1.0.zip")).unwrap();
+    assert_eq!(reg.detect(&zip).unwrap().info.name, "COCO Keypoints 1.0");
+    let zip = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0.zip")).unwrap();
+    assert_eq!(reg.detect(&zip).unwrap().info.name, "COCO 1.0");
+}
