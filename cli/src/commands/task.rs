@@ -68,10 +68,18 @@ pub struct CreateArgs {
     #[arg(long = "annotation_path", alias = "annotation-path")]
     pub annotation_path: Option<PathBuf>,
     /// Format of --annotation_path.
-    #[arg(long = "annotation_format", alias = "annotation-format", default_value = "CVAT 1.1")]
+    #[arg(
+        long = "annotation_format",
+        alias = "annotation-format",
+        default_value = "CVAT 1.1"
+    )]
     pub annotation_format: String,
     /// Seconds between checks while the server processes the data.
-    #[arg(long = "completion_verification_period", alias = "completion-verification-period", default_value_t = 1.0)]
+    #[arg(
+        long = "completion_verification_period",
+        alias = "completion-verification-period",
+        default_value_t = 1.0
+    )]
     pub completion_verification_period: f64,
     /// Not supported by CVAT 2.x servers (no git integration).
     #[arg(long = "dataset_repository_url", alias = "dataset-repository-url")]
@@ -92,10 +100,19 @@ pub struct CreateArgs {
     #[arg(long = "use_cache", alias = "use-cache")]
     pub use_cache: bool,
     /// Do not use the server's chunk cache.
-    #[arg(long = "no_use_cache", alias = "no-use-cache", conflicts_with = "use_cache")]
+    #[arg(
+        long = "no_use_cache",
+        alias = "no-use-cache",
+        conflicts_with = "use_cache"
+    )]
     pub no_use_cache: bool,
     /// How the server orders the files.
-    #[arg(long = "sorting-method", alias = "sorting_method", value_enum, default_value = "lexicographical")]
+    #[arg(
+        long = "sorting-method",
+        alias = "sorting_method",
+        value_enum,
+        default_value = "lexicographical"
+    )]
     pub sorting_method: Sorting,
     /// Frames per data chunk.
     #[arg(long = "chunk_size", alias = "chunk-size")]
@@ -154,10 +171,15 @@ pub struct DumpArgs {
     #[arg(long = "format", default_value = "CVAT for images 1.1")]
     pub format: String,
     /// Include the images in the archive.
-    #[arg(long = "with-images", alias = "with_images", value_parser = parse_bool, default_value = "False")]
+    #[arg(long = "with-images", alias = "with_images", value_name = "True|False", action = clap::ArgAction::Set,
+        num_args = 1, value_parser = parse_bool, default_value = "False")]
     pub with_images: bool,
     /// Seconds between checks while the server prepares the file.
-    #[arg(long = "completion_verification_period", alias = "completion-verification-period", default_value_t = 1.0)]
+    #[arg(
+        long = "completion_verification_period",
+        alias = "completion-verification-period",
+        default_value_t = 1.0
+    )]
     pub completion_verification_period: f64,
     pub task_id: i64,
     pub filename: PathBuf,
@@ -170,7 +192,11 @@ pub struct UploadArgs {
     /// Upload without checking the file locally first.
     #[arg(long = "no-validate", alias = "no_validate")]
     pub no_validate: bool,
-    #[arg(long = "completion_verification_period", alias = "completion-verification-period", default_value_t = 1.0)]
+    #[arg(
+        long = "completion_verification_period",
+        alias = "completion-verification-period",
+        default_value_t = 1.0
+    )]
     pub completion_verification_period: f64,
     pub task_id: i64,
     pub filename: PathBuf,
@@ -178,7 +204,11 @@ pub struct UploadArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    #[arg(long = "completion_verification_period", alias = "completion-verification-period", default_value_t = 1.0)]
+    #[arg(
+        long = "completion_verification_period",
+        alias = "completion-verification-period",
+        default_value_t = 1.0
+    )]
     pub completion_verification_period: f64,
     pub task_id: i64,
     pub filename: PathBuf,
@@ -186,39 +216,60 @@ pub struct ExportArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ImportArgs {
-    #[arg(long = "completion_verification_period", alias = "completion-verification-period", default_value_t = 1.0)]
+    #[arg(
+        long = "completion_verification_period",
+        alias = "completion-verification-period",
+        default_value_t = 1.0
+    )]
     pub completion_verification_period: f64,
     pub filename: PathBuf,
 }
 
 fn wait(period: f64) -> anyhow::Result<Wait> {
     if !(period.is_finite() && period > 0.0) {
-        return Err(UserError::usage("--completion_verification_period must be a positive number of seconds").into());
+        return Err(UserError::usage(
+            "--completion_verification_period must be a positive number of seconds",
+        )
+        .into());
     }
     Ok(Wait(Duration::from_secs_f64(period.min(3600.0))))
 }
 
 fn read_labels(spec: &str) -> anyhow::Result<serde_json::Value> {
     let path = std::path::Path::new(spec);
-    let (text, origin) = if !spec.trim_start().starts_with('[') && !spec.trim_start().starts_with('{') && path.is_file() {
+    let (text, origin) = if !spec.trim_start().starts_with('[')
+        && !spec.trim_start().starts_with('{')
+        && path.is_file()
+    {
         (
-            std::fs::read_to_string(path).map_err(|e| UserError::usage(format!("--labels {spec}: {e}")))?,
+            std::fs::read_to_string(path)
+                .map_err(|e| UserError::usage(format!("--labels {spec}: {e}")))?,
             spec.to_string(),
         )
     } else {
         (spec.to_string(), "--labels".to_string())
     };
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        UserError::usage(format!("{origin}: invalid JSON at line {} column {}: {e}", e.line(), e.column()))
-            .with_hint("--labels takes a JSON list of labels, or a file containing one")
+        UserError::usage(format!(
+            "{origin}: invalid JSON at line {} column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+        .with_hint("--labels takes a JSON list of labels, or a file containing one")
     })?;
     let list = match &v {
         serde_json::Value::Array(a) => a,
         _ => return Err(UserError::usage(format!("{origin}: labels must be a JSON list")).into()),
     };
     for (i, l) in list.iter().enumerate() {
-        if l.get("name").and_then(|n| n.as_str()).is_none_or(|n| n.trim().is_empty()) {
-            return Err(UserError::usage(format!("{origin}: $[{i}].name: every label needs a name")).into());
+        if l.get("name")
+            .and_then(|n| n.as_str())
+            .is_none_or(|n| n.trim().is_empty())
+        {
+            return Err(UserError::usage(format!(
+                "{origin}: $[{i}].name: every label needs a name"
+            ))
+            .into());
         }
         if let Some(attrs) = l.get("attributes").and_then(|a| a.as_array()) {
             for (j, a) in attrs.iter().enumerate() {
@@ -247,13 +298,20 @@ pub fn create(g: &GlobalArgs, a: CreateArgs) -> anyhow::Result<ExitCode> {
     let labels = a.labels.as_deref().map(read_labels).transpose()?;
     let resources = uc::expand_list_files(&a.resources).map_err(client_error)?;
     if a.resource_type == Resource::Local {
-        if let Some(missing) = resources.iter().find(|r| !std::path::Path::new(r).is_file()) {
+        if let Some(missing) = resources
+            .iter()
+            .find(|r| !std::path::Path::new(r).is_file())
+        {
             return Err(UserError::usage(format!("{missing}: no such file")).into());
         }
     }
     if let Some(p) = &a.annotation_path {
         if !p.is_file() {
-            return Err(UserError::usage(format!("--annotation_path {}: no such file", p.display())).into());
+            return Err(UserError::usage(format!(
+                "--annotation_path {}: no such file",
+                p.display()
+            ))
+            .into());
         }
     }
     let wait = wait(a.completion_verification_period)?;
@@ -286,7 +344,10 @@ pub fn create(g: &GlobalArgs, a: CreateArgs) -> anyhow::Result<ExitCode> {
             start_frame: a.start_frame,
             stop_frame: a.stop_frame,
         },
-        annotations: a.annotation_path.as_deref().map(|p| (p, a.annotation_format.as_str())),
+        annotations: a
+            .annotation_path
+            .as_deref()
+            .map(|p| (p, a.annotation_format.as_str())),
         validate: !a.no_validate,
         keep_on_error: a.keep_on_error,
         jobs: g.jobs,
@@ -302,6 +363,7 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0;
     for id in a.task_ids {
         match client.delete_task(id) {
+            Ok(()) if g.quiet => {}
             Ok(()) => eprintln!("Task ID {id} deleted"),
             Err(e) => {
                 failed += 1;
@@ -309,7 +371,11 @@ pub fn delete(g: &GlobalArgs, a: DeleteArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed > 0 { ExitCode::from(super::EXIT_FAILURE) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(super::EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn short(e: &cvat_core::client::ClientError) -> String {
@@ -335,10 +401,27 @@ pub fn ls(g: &GlobalArgs, a: LsArgs) -> anyhow::Result<ExitCode> {
     } else if a.csv {
         println!("id,name,status,size,project_id");
         for t in &tasks {
-            let s = |k: &str| t.get(k).map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+            let s = |k: &str| {
+                t.get(k)
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
+                    .unwrap_or_default()
+            };
             let id = t.get("id").map(|v| v.to_string()).unwrap_or_default();
-            let project = t.get("project_id").filter(|v| !v.is_null()).map(|v| v.to_string()).unwrap_or_default();
-            println!("{id},{},{},{},{project}", csv_field(&s("name")), csv_field(&s("status")), s("size"));
+            let project = t
+                .get("project_id")
+                .filter(|v| !v.is_null())
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            println!(
+                "{id},{},{},{},{project}",
+                csv_field(&s("name")),
+                csv_field(&s("status")),
+                s("size")
+            );
         }
     } else {
         for t in &tasks {
@@ -356,8 +439,14 @@ pub fn parse_frame_ids(args: &[String]) -> Result<Vec<u32>, String> {
     for a in args {
         for part in a.split(',').filter(|p| !p.is_empty()) {
             if let Some((lo, hi)) = part.split_once('-') {
-                let lo: u32 = lo.trim().parse().map_err(|_| format!("{part:?} is not a frame range like 0-99"))?;
-                let hi: u32 = hi.trim().parse().map_err(|_| format!("{part:?} is not a frame range like 0-99"))?;
+                let lo: u32 = lo
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?} is not a frame range like 0-99"))?;
+                let hi: u32 = hi
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{part:?} is not a frame range like 0-99"))?;
                 if hi < lo {
                     return Err(format!("{part:?}: the range ends before it starts"));
                 }
@@ -366,7 +455,11 @@ pub fn parse_frame_ids(args: &[String]) -> Result<Vec<u32>, String> {
                 }
                 out.extend(lo..=hi);
             } else {
-                out.push(part.trim().parse().map_err(|_| format!("{part:?} is not a frame number"))?);
+                out.push(
+                    part.trim()
+                        .parse()
+                        .map_err(|_| format!("{part:?} is not a frame number"))?,
+                );
             }
         }
     }
@@ -378,7 +471,11 @@ pub fn parse_frame_ids(args: &[String]) -> Result<Vec<u32>, String> {
 pub fn frames(g: &GlobalArgs, a: FramesArgs) -> anyhow::Result<ExitCode> {
     let mut ids = parse_frame_ids(&a.frame_ids).map_err(UserError::usage)?;
     if !a.outdir.is_dir() {
-        return Err(UserError::usage(format!("--outdir {}: no such directory", a.outdir.display())).into());
+        return Err(UserError::usage(format!(
+            "--outdir {}: no such directory",
+            a.outdir.display()
+        ))
+        .into());
     }
     let client = g.client()?;
     let task = client.get_task(a.task_id).map_err(client_error)?;
@@ -402,7 +499,11 @@ pub fn frames(g: &GlobalArgs, a: FramesArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed > 0 { ExitCode::from(super::EXIT_FAILURE) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(super::EXIT_FAILURE)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn dump(g: &GlobalArgs, a: DumpArgs) -> anyhow::Result<ExitCode> {
@@ -410,8 +511,25 @@ pub fn dump(g: &GlobalArgs, a: DumpArgs) -> anyhow::Result<ExitCode> {
     let registry = super::registry()?;
     let client = g.client()?;
     let bars = Bars::new(g.quiet);
-    uc::dump(&client, &registry, a.task_id, &a.format, a.with_images, &a.filename, wait, &bars).map_err(client_error)?;
-    bars_log(&bars, &format!("Dataset for task {} has been downloaded to {}", a.task_id, a.filename.display()));
+    uc::dump(
+        &client,
+        &registry,
+        a.task_id,
+        &a.format,
+        a.with_images,
+        &a.filename,
+        wait,
+        &bars,
+    )
+    .map_err(client_error)?;
+    bars_log(
+        &bars,
+        &format!(
+            "Dataset for task {} has been downloaded to {}",
+            a.task_id,
+            a.filename.display()
+        ),
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -420,8 +538,25 @@ pub fn upload(g: &GlobalArgs, a: UploadArgs) -> anyhow::Result<ExitCode> {
     let registry = super::registry()?;
     let client = g.client()?;
     let bars = Bars::new(g.quiet);
-    uc::upload(&client, &registry, a.task_id, &a.format, &a.filename, !a.no_validate, wait, &bars).map_err(client_error)?;
-    bars_log(&bars, &format!("Annotation file '{}' for task #{} uploaded", a.filename.display(), a.task_id));
+    uc::upload(
+        &client,
+        &registry,
+        a.task_id,
+        &a.format,
+        &a.filename,
+        !a.no_validate,
+        wait,
+        &bars,
+    )
+    .map_err(client_error)?;
+    bars_log(
+        &bars,
+        &format!(
+            "Annotation file '{}' for task #{} uploaded",
+            a.filename.display(),
+            a.task_id
+        ),
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -429,8 +564,17 @@ pub fn export(g: &GlobalArgs, a: ExportArgs) -> anyhow::Result<ExitCode> {
     let wait = wait(a.completion_verification_period)?;
     let client = g.client()?;
     let bars = Bars::new(g.quiet);
-    client.export_backup(a.task_id, &a.filename, wait, &bars).map_err(client_error)?;
-    bars_log(&bars, &format!("Task {} has been exported to {}", a.task_id, a.filename.display()));
+    client
+        .export_backup(a.task_id, &a.filename, wait, &bars)
+        .map_err(client_error)?;
+    bars_log(
+        &bars,
+        &format!(
+            "Task {} has been exported to {}",
+            a.task_id,
+            a.filename.display()
+        ),
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -441,7 +585,9 @@ pub fn import(g: &GlobalArgs, a: ImportArgs) -> anyhow::Result<ExitCode> {
     let wait = wait(a.completion_verification_period)?;
     let client = g.client()?;
     let bars = Bars::new(g.quiet);
-    let id = client.import_backup(&a.filename, wait, &bars).map_err(client_error)?;
+    let id = client
+        .import_backup(&a.filename, wait, &bars)
+        .map_err(client_error)?;
     println!("Created task ID {id}");
     Ok(ExitCode::SUCCESS)
 }
@@ -466,7 +612,10 @@ mod tests {
     #[test]
     fn labels_are_checked_before_any_request() {
         assert!(read_labels(r#"[{"name": "car", "attributes": []}]"#).is_ok());
-        let e = read_labels(r#"[{"name": "car", "attributes": [{"name": "a", "input_type": "bogus"}]}]"#).unwrap_err();
+        let e = read_labels(
+            r#"[{"name": "car", "attributes": [{"name": "a", "input_type": "bogus"}]}]"#,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("input_type"), "{e}");
         let e = read_labels("[{").unwrap_err();
         assert!(e.to_string().contains("invalid JSON"), "{e}");

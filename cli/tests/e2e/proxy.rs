@@ -17,7 +17,10 @@ pub struct Proxy {
 
 #[derive(Clone, Copy)]
 enum Mode {
-    Faults { p_drop: f64, p_503: f64 },
+    Faults {
+        p_drop: f64,
+        p_503: f64,
+    },
     /// Cut answers to frame requests after this many bytes.
     TruncateFrames(usize),
 }
@@ -62,17 +65,27 @@ impl Proxy {
                         let (d, r) = (d.clone(), r.clone());
                         std::thread::spawn(move || handle(client, upstream, mode, roll, &d, &r));
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(5)),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(5))
+                    }
                     Err(_) => break,
                 }
             }
         });
-        Proxy { port, stop, dropped, refused }
+        Proxy {
+            port,
+            stop,
+            dropped,
+            refused,
+        }
     }
 
     /// (connections dropped, requests answered 503)
     pub fn stats(&self) -> (u64, u64) {
-        (self.dropped.load(Ordering::Relaxed), self.refused.load(Ordering::Relaxed))
+        (
+            self.dropped.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -118,9 +131,18 @@ fn read_head(client: &mut TcpStream) -> Option<(Vec<u8>, String, usize, Vec<u8>)
     Some((out.into_bytes(), path, len, rest))
 }
 
-fn handle(mut client: TcpStream, upstream: u16, mode: Mode, roll: f64, dropped: &AtomicU64, refused: &AtomicU64) {
+fn handle(
+    mut client: TcpStream,
+    upstream: u16,
+    mode: Mode,
+    roll: f64,
+    dropped: &AtomicU64,
+    refused: &AtomicU64,
+) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(30)));
-    let Some((head, path, len, mut body)) = read_head(&mut client) else { return };
+    let Some((head, path, len, mut body)) = read_head(&mut client) else {
+        return;
+    };
     // the rest of the body
     while body.len() < len {
         let mut chunk = vec![0u8; (len - body.len()).min(1 << 20)];
@@ -149,7 +171,9 @@ fn handle(mut client: TcpStream, upstream: u16, mode: Mode, roll: f64, dropped: 
             }
         }
     }
-    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else { return };
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+        return;
+    };
     if server.write_all(&head).is_err() || server.write_all(&body[..len.min(body.len())]).is_err() {
         return;
     }

@@ -31,7 +31,9 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::None => f.write_str("None"),
-            Credentials::Password { user, .. } => write!(f, "Password {{ user: {user:?}, password: <redacted> }}"),
+            Credentials::Password { user, .. } => {
+                write!(f, "Password {{ user: {user:?}, password: <redacted> }}")
+            }
             Credentials::AccessToken(_) => f.write_str("AccessToken(<redacted>)"),
         }
     }
@@ -77,17 +79,25 @@ impl ClientConfig {
 /// scheme such as `https://app.cvat.ai`), `--server-port` (default 8080 without a scheme, the scheme's port
 /// with one) and `--https`.
 pub fn server_url(host: &str, port: Option<u16>, https: bool) -> Result<Url> {
-    let bad = |m: String| ClientError::usage(m, Some("use --server-host HOST [--server-port PORT] or --server-host https://HOST"));
+    let bad = |m: String| {
+        ClientError::usage(
+            m,
+            Some("use --server-host HOST [--server-port PORT] or --server-host https://HOST"),
+        )
+    };
     if host.contains("://") {
-        let mut url = Url::parse(host).map_err(|e| bad(format!("invalid server URL {host:?}: {e}")))?;
+        let mut url =
+            Url::parse(host).map_err(|e| bad(format!("invalid server URL {host:?}: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(bad(format!("unsupported scheme in {host:?}")));
         }
         if https && url.scheme() == "http" {
-            url.set_scheme("https").map_err(|_| bad(format!("cannot use https with {host:?}")))?;
+            url.set_scheme("https")
+                .map_err(|_| bad(format!("cannot use https with {host:?}")))?;
         }
         if let Some(p) = port {
-            url.set_port(Some(p)).map_err(|_| bad(format!("cannot set a port on {host:?}")))?;
+            url.set_port(Some(p))
+                .map_err(|_| bad(format!("cannot set a port on {host:?}")))?;
         }
         url.set_path("/");
         url.set_query(None);
@@ -100,7 +110,8 @@ pub fn server_url(host: &str, port: Option<u16>, https: bool) -> Result<Url> {
     } else {
         host.to_string()
     };
-    Url::parse(&format!("{scheme}://{host}:{port}/")).map_err(|e| bad(format!("invalid server host {host:?}: {e}")))
+    Url::parse(&format!("{scheme}://{host}:{port}/"))
+        .map_err(|e| bad(format!("invalid server host {host:?}: {e}")))
 }
 
 #[derive(Default)]
@@ -128,7 +139,13 @@ pub enum Body {
 }
 
 /// Headers whose values never reach a log.
-const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "set-cookie", "x-csrftoken", "proxy-authorization"];
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "x-csrftoken",
+    "proxy-authorization",
+];
 
 fn redact_json(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
@@ -137,9 +154,24 @@ fn redact_json(v: &serde_json::Value) -> serde_json::Value {
             o.iter()
                 .map(|(k, x)| {
                     let lower = k.to_ascii_lowercase();
-                    let secret = ["password", "password1", "password2", "key", "token", "secret", "access_token"]
-                        .contains(&lower.as_str());
-                    (k.clone(), if secret { Value::String("<redacted>".into()) } else { redact_json(x) })
+                    let secret = [
+                        "password",
+                        "password1",
+                        "password2",
+                        "key",
+                        "token",
+                        "secret",
+                        "access_token",
+                    ]
+                    .contains(&lower.as_str());
+                    (
+                        k.clone(),
+                        if secret {
+                            Value::String("<redacted>".into())
+                        } else {
+                            redact_json(x)
+                        },
+                    )
                 })
                 .collect(),
         ),
@@ -160,8 +192,16 @@ pub fn redact_url(url: &Url) -> String {
     let pairs: Vec<(String, String)> = u
         .query_pairs()
         .map(|(k, v)| {
-            let secret = ["token", "key", "password", "sig", "signature"].contains(&k.to_ascii_lowercase().as_str());
-            (k.into_owned(), if secret { "<redacted>".to_string() } else { v.into_owned() })
+            let secret = ["token", "key", "password", "sig", "signature"]
+                .contains(&k.to_ascii_lowercase().as_str());
+            (
+                k.into_owned(),
+                if secret {
+                    "<redacted>".to_string()
+                } else {
+                    v.into_owned()
+                },
+            )
         })
         .collect();
     if !pairs.is_empty() {
@@ -179,13 +219,19 @@ impl Client {
             .connect_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(16);
         if let Some(path) = &cfg.ca_cert {
-            let pem = std::fs::read(path).map_err(|e| ClientError::io(path.display().to_string(), e))?;
+            let pem =
+                std::fs::read(path).map_err(|e| ClientError::io(path.display().to_string(), e))?;
             let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                ClientError::usage(format!("{}: not a PEM certificate: {e}", path.display()), None)
+                ClientError::usage(
+                    format!("{}: not a PEM certificate: {e}", path.display()),
+                    None,
+                )
             })?;
             b = b.add_root_certificate(cert);
         }
-        let http = b.build().map_err(|e| ClientError::Other(format!("cannot set up HTTP: {e}")))?;
+        let http = b
+            .build()
+            .map_err(|e| ClientError::Other(format!("cannot set up HTTP: {e}")))?;
         let auth = match &cfg.credentials {
             Credentials::AccessToken(t) => AuthState {
                 authorization: Some(format!("Bearer {t}")),
@@ -248,7 +294,12 @@ impl Client {
             rb = rb.header("Authorization", a);
         }
         if !auth.cookies.is_empty() {
-            let c = auth.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+            let c = auth
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
             rb = rb.header("Cookie", c);
         }
         if !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
@@ -266,12 +317,35 @@ impl Client {
         self.debug(|| {
             let mut s = format!("> {method} {}", redact_url(url));
             for (k, v) in headers {
-                let v = if SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()) { "<redacted>" } else { v };
+                let v = if SECRET_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                    "<redacted>"
+                } else {
+                    v
+                };
                 s.push_str(&format!("\n> {k}: {v}"));
             }
-            let auth = self.auth.lock().map(|a| a.authorization.is_some()).unwrap_or(false);
+            let (auth, cookies, csrf) = self
+                .auth
+                .lock()
+                .map(|a| {
+                    (
+                        a.authorization.is_some(),
+                        !a.cookies.is_empty(),
+                        a.csrf.is_some(),
+                    )
+                })
+                .unwrap_or((false, false, false));
             if auth {
                 s.push_str("\n> Authorization: <redacted>");
+            }
+            if cookies {
+                s.push_str("\n> Cookie: <redacted>");
+            }
+            if csrf && !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                s.push_str("\n> X-CSRFToken: <redacted>");
+            }
+            if let Some(org) = &self.cfg.org {
+                s.push_str(&format!("\n> X-Organization: {org}"));
             }
             match body {
                 Body::Json(v) => s.push_str(&format!("\n> {}", redact_json(v))),
@@ -284,10 +358,18 @@ impl Client {
 
     fn trace_response(&self, resp: &Response) {
         self.debug(|| {
-            let mut s = format!("< {} {}", resp.status().as_u16(), resp.status().canonical_reason().unwrap_or(""));
+            let mut s = format!(
+                "< {} {}",
+                resp.status().as_u16(),
+                resp.status().canonical_reason().unwrap_or("")
+            );
             for (k, v) in resp.headers() {
                 let name = k.as_str();
-                let v = if SECRET_HEADERS.contains(&name) { "<redacted>" } else { v.to_str().unwrap_or("<binary>") };
+                let v = if SECRET_HEADERS.contains(&name) {
+                    "<redacted>"
+                } else {
+                    v.to_str().unwrap_or("<binary>")
+                };
                 s.push_str(&format!("\n< {name}: {v}"));
             }
             s
@@ -331,10 +413,18 @@ impl Client {
                     // calls made here (upload steps, exports, imports) are safe to repeat; task creation
                     // uses `send_once` and checks for a duplicate itself.
                     let retry = attempt < self.cfg.retries;
-                    self.debug(|| format!("! {method} {}: {e}{}", redact_url(&url), if retry { " (retrying)" } else { "" }));
+                    self.debug(|| {
+                        format!(
+                            "! {method} {}: {e}{}",
+                            redact_url(&url),
+                            if retry { " (retrying)" } else { "" }
+                        )
+                    });
                     if retry {
                         attempt += 1;
-                        std::thread::sleep(self.cfg.backoff * 2u32.saturating_pow(attempt - 1).min(32));
+                        std::thread::sleep(
+                            self.cfg.backoff * 2u32.saturating_pow(attempt - 1).min(32),
+                        );
                         continue;
                     }
                     return Err(transport_error(&method, &url, e));
@@ -375,7 +465,13 @@ impl Client {
     }
 
     /// Sends a request and turns an error status into [`ClientError::Http`] with the server's message.
-    pub fn call(&self, method: Method, path: &str, headers: &[(String, String)], body: Body) -> Result<Response> {
+    pub fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(String, String)],
+        body: Body,
+    ) -> Result<Response> {
         let resp = self.send(method.clone(), path, headers, body)?;
         check(method, path, resp)
     }
@@ -385,18 +481,31 @@ impl Client {
         read_json(path, resp)
     }
 
-    pub fn post_json<T: serde::de::DeserializeOwned>(&self, path: &str, body: serde_json::Value) -> Result<T> {
+    pub fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<T> {
         let resp = self.call(Method::POST, path, &[], Body::Json(body))?;
         read_json(path, resp)
     }
 
     /// The server's version from `/api/server/about` (read once).
     pub fn server_version(&self) -> Result<String> {
-        if let Some(v) = self.version.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        if let Some(v) = self
+            .version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
             return Ok(v);
         }
         let about: serde_json::Value = self.get_json("/api/server/about")?;
-        let v = about.get("version").and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let v = about
+            .get("version")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
         *self.version.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.clone());
         Ok(v)
     }
@@ -404,7 +513,9 @@ impl Client {
     /// `(major, minor)` of the server, `(0, 0)` when unknown.
     pub fn server_version_tuple(&self) -> (u32, u32) {
         let v = self.server_version().unwrap_or_default();
-        let mut it = v.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+        let mut it = v
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty());
         let major = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         let minor = it.next().and_then(|s| s.parse().ok()).unwrap_or(0);
         (major, minor)
@@ -446,7 +557,9 @@ impl Client {
                     let msg = server_message(&resp.bytes().unwrap_or_default());
                     return Err(ClientError::Usage {
                         message: format!("login as {user:?} failed: {msg}"),
-                        hint: Some("check --auth USER[:PASS] (or the PASS environment variable)".into()),
+                        hint: Some(
+                            "check --auth USER[:PASS] (or the PASS environment variable)".into(),
+                        ),
                     });
                 }
                 let mut cookies = Vec::new();
@@ -463,7 +576,10 @@ impl Client {
                 let v: serde_json::Value = read_json("/api/auth/login", resp)?;
                 let key = v.get("key").and_then(|k| k.as_str()).map(str::to_string);
                 let mut auth = self.auth.lock().unwrap_or_else(|e| e.into_inner());
-                auth.csrf = cookies.iter().find(|(k, _)| k == "csrftoken").map(|(_, v)| v.clone());
+                auth.csrf = cookies
+                    .iter()
+                    .find(|(k, _)| k == "csrftoken")
+                    .map(|(_, v)| v.clone());
                 auth.cookies = cookies;
                 auth.authorization = key.map(|k| format!("Token {k}"));
                 Ok(())
@@ -555,7 +671,11 @@ pub fn check(method: Method, path: &str, resp: Response) -> Result<Response> {
         method: method.to_string(),
         path,
         status,
-        message: if message.is_empty() { "(no message)".into() } else { message },
+        message: if message.is_empty() {
+            "(no message)".into()
+        } else {
+            message
+        },
         hint,
     })
 }
@@ -573,7 +693,10 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &str, resp: Response) -> 
 
 /// Header helpers.
 pub fn header(resp: &Response, name: &str) -> Option<String> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 #[allow(dead_code)]
@@ -593,10 +716,24 @@ mod tests {
 
     #[test]
     fn server_urls_like_the_original_cli() {
-        assert_eq!(server_url("localhost", None, false).unwrap().as_str(), "http://localhost:8080/");
-        assert_eq!(server_url("localhost", Some(8081), true).unwrap().as_str(), "https://localhost:8081/");
-        assert_eq!(server_url("https://app.cvat.ai", None, false).unwrap().as_str(), "https://app.cvat.ai/");
-        assert_eq!(server_url("http://h:9000/x", None, false).unwrap().as_str(), "http://h:9000/");
+        assert_eq!(
+            server_url("localhost", None, false).unwrap().as_str(),
+            "http://localhost:8080/"
+        );
+        assert_eq!(
+            server_url("localhost", Some(8081), true).unwrap().as_str(),
+            "https://localhost:8081/"
+        );
+        assert_eq!(
+            server_url("https://app.cvat.ai", None, false)
+                .unwrap()
+                .as_str(),
+            "https://app.cvat.ai/"
+        );
+        assert_eq!(
+            server_url("http://h:9000/x", None, false).unwrap().as_str(),
+            "http://h:9000/"
+        );
         assert!(server_url("ftp://h", None, false).is_err());
     }
 
@@ -608,6 +745,9 @@ mod tests {
         assert!(r.contains("\"u\""));
         let u = Url::parse("http://user:pw@h/api?token=abc&x=1").unwrap();
         let s = redact_url(&u);
-        assert!(!s.contains("pw") && !s.contains("abc") && s.contains("x=1"), "{s}");
+        assert!(
+            !s.contains("pw") && !s.contains("abc") && s.contains("x=1"),
+            "{s}"
+        );
     }
 }
