@@ -107,7 +107,24 @@ fn load(input: &Input, opts: &ReadOptions, need_labels: bool) -> Result<Loaded> 
         )
     })?;
     let ann_disp = input.display(&layout.annotations);
-    let annotations = parse_annotations(&ann_disp, &input.read(&layout.annotations)?)?;
+    let ann_bytes = input.read(&layout.annotations)?;
+    let annotations = parse_annotations(&ann_disp, &ann_bytes)?;
+    if annotations.tags.is_empty() && annotations.shapes.is_empty() && annotations.tracks.is_empty()
+    {
+        // every key is optional: make sure an empty result is the server's JSON, not some other object
+        let value: Value = serde_json::from_slice(&ann_bytes).unwrap_or(Value::Null);
+        let ours = ["version", "tags", "shapes", "tracks"];
+        if !value
+            .as_object()
+            .is_some_and(|o| ours.iter().any(|k| o.contains_key(*k)))
+        {
+            return Err(FormatError::invalid(
+                Location::json(ann_disp, "$"),
+                "not-annotations",
+                "not the server's annotation JSON: no version, tags, shapes or tracks at the top level",
+            ));
+        }
+    }
 
     let (labels, labels_at) = match layout.sibling(input, LABELS) {
         Some(rel) => {

@@ -216,3 +216,19 @@ fn truncated_files_fail_with_a_location_and_never_panic() {
         }
     }
 }
+
+#[test]
+fn an_object_without_annotation_keys_is_refused() {
+    let wrapped =
+        br#"{"CVAT for images 1.1": {"version": 0, "tags": [], "shapes": [], "tracks": []}}"#;
+    let input = Input::from_bytes("annotations.json", wrapped.to_vec()).unwrap();
+    let err = RestJson.read(&input, &ReadOptions::default()).unwrap_err();
+    let d = err.to_diagnostic("annotations.json");
+    assert_eq!(d.code, "not-annotations");
+    assert_eq!(d.location.json_path.as_deref(), Some("$"));
+    // an empty task is fine
+    let empty = br#"{"version": 3, "tags": [], "shapes": [], "tracks": []}"#;
+    let input = Input::from_bytes("annotations.json", empty.to_vec()).unwrap();
+    let ds = RestJson.read(&input, &ReadOptions::default()).unwrap();
+    assert_eq!(ds.version, 3);
+}
