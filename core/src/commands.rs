@@ -155,6 +155,7 @@ pub fn validate_local(
 
 /// `upload`: checks the file locally (unless `validate` is false), then imports it into the task,
 /// converting it to CVAT XML first when only a local plugin knows the format.
+#[allow(clippy::too_many_arguments)] // the original CLI's options, passed through
 pub fn upload(
     client: &Client,
     registry: &Registry,
@@ -225,6 +226,7 @@ pub fn upload(
 
 /// `dump`: exports annotations in `format`; when only a local plugin has the format, fetches CVAT XML and
 /// converts it here. `dest` is written atomically.
+#[allow(clippy::too_many_arguments)] // the original CLI's options, passed through
 pub fn dump(
     client: &Client,
     registry: &Registry,

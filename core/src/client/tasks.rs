@@ -203,6 +203,7 @@ impl Client {
     }
 
     /// Attaches data to a task and waits until the server has processed it.
+    #[allow(clippy::too_many_arguments)] // the original CLI's options, passed through
     pub fn attach_data(
         &self,
         task_id: i64,
