@@ -436,6 +436,11 @@ fn convert_never_leaves_partial_output() {
     ]);
     expect_code(&r, 1);
     assert!(r.stderr.contains("annotations.json:1:"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("read as \"CVAT REST JSON\" (detected)"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(entries(&dir), ["broken", "full"]);
 }
 
@@ -475,4 +480,23 @@ fn convert_refuses_export_only_input_and_import_only_output() {
     expect_code(&r, 2);
     assert!(r.stderr.contains("did you mean"), "{}", r.stderr);
     assert!(entries(&dir).is_empty());
+}
+
+#[test]
+fn convert_the_recorded_rich_a_task_directory() {
+    // the directory also holds the server's exports of the task: the task's own JSON must win
+    let rich_a = shared().join("cvat/exports/rich-A");
+    let dir = scratch("convert-rich-a");
+    let out = dir.join("coco.zip");
+    let r = run(&["convert", s(&rich_a), s(&out), "--to", "COCO 1.0"]);
+    expect_code(&r, 0);
+    assert!(
+        r.stderr.contains(
+            "as \"CVAT REST JSON\" (detected): 9 labels, 6 frames, 2 tags, 13 shapes, 3 tracks"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("dropped "), "{}", r.stderr);
+    expect_code(&run(&["validate", s(&out)]), 0);
 }

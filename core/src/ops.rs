@@ -37,6 +37,13 @@ pub enum OpsError {
     /// A usage problem with an argument (an option's file or folder).
     #[error("{message}")]
     Usage { message: String, hint: String },
+    /// Reading the input failed; says which format it was read as.
+    #[error("{source}")]
+    Read {
+        format: String,
+        detected: bool,
+        source: FormatError,
+    },
     #[error(transparent)]
     Format(#[from] FormatError),
 }
@@ -76,13 +83,31 @@ impl OpsError {
             ),
             OpsError::Usage { hint, .. } => Some(hint.clone()),
             OpsError::Format(e) => e.hint().map(str::to_string),
+            OpsError::Read {
+                format,
+                detected,
+                source,
+            } => {
+                let how = if *detected {
+                    format!(
+                        "the input was read as {format:?} (detected); if that is wrong, name the \
+                         format with --from"
+                    )
+                } else {
+                    format!("the input was read as {format:?}")
+                };
+                Some(match source.hint() {
+                    Some(h) => format!("{h}\n{how}"),
+                    None => how,
+                })
+            }
         }
     }
 
     /// Whether this is a usage or I/O error (exit code 2) rather than invalid input (exit code 1).
     pub fn is_usage(&self) -> bool {
         match self {
-            OpsError::Format(e) => {
+            OpsError::Format(e) | OpsError::Read { source: e, .. } => {
                 matches!(e, FormatError::Io { .. } | FormatError::UnknownFormat(_))
             }
             OpsError::UnknownFormat { .. }
@@ -339,7 +364,14 @@ pub fn convert(registry: &Registry, req: &ConvertRequest<'_>) -> Result<ConvertR
     }
     let input = Input::open(req.input)?;
     let (from, detected) = importer(registry, req.from, &input)?;
-    let dataset = from.format.read(&input, &req.read)?;
+    let dataset = from
+        .format
+        .read(&input, &req.read)
+        .map_err(|source| OpsError::Read {
+            format: from.info.name.clone(),
+            detected,
+            source,
+        })?;
     drop(input);
 
     let kind = OutputKind::for_path(req.output);

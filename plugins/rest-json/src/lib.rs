@@ -224,7 +224,9 @@ impl Format for RestJson {
         if let Some(rel) = input.find(ANNOTATIONS) {
             let prefix = rel.strip_suffix(ANNOTATIONS).unwrap_or("");
             if input.contains(&format!("{prefix}{LABELS}")) {
-                return 90;
+                // the server's answers side by side at the root: certain (a saved task directory may
+                // hold other things too, such as the server's exports of it)
+                return if prefix.is_empty() { 100 } else { 90 };
             }
             return 70;
         }
