@@ -13,10 +13,10 @@ shared=${SHARED_DIR:-$root/../shared}
 venv=$root/.venv-bench
 mkdir -p "$work"
 
-if [ ! -x "$venv/bin/datum" ]; then
+if ! "$venv/bin/python" -c "import datumaro, tabulate, scipy, matplotlib, tensorboardX" 2>/dev/null; then
   echo "== installing datumaro 1.13 into $venv" >&2
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "datumaro==1.13.*"
+  "$venv/bin/pip" install -q "datumaro[cli]==1.13.*"
 fi
 datum_version=$("$venv/bin/python" -c 'import datumaro; print(datumaro.__version__)')
 
