@@ -1,6 +1,7 @@
 //! Global options of the server commands, exactly as the original CLI spells them, plus what users of
 //! today's servers need; and building a logged-in client from them.
 
+use clap::builder::TypedValueParser;
 use cvat_core::client::{server_url, Client, ClientConfig, Credentials};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -41,7 +42,7 @@ pub struct GlobalArgs {
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
     /// How many uploads or downloads run at once.
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 4, global = true)]
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64).map(usize::from), global = true)]
     pub jobs: usize,
 }
 

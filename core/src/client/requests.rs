@@ -46,19 +46,20 @@ pub fn rq_id_of(path: &str, resp: reqwest::blocking::Response) -> Result<String>
 }
 
 impl Client {
-    /// Polls a request until it ends. `period` is the pause between polls (it starts shorter and grows up
-    /// to it). A 404 is tolerated for a while: the server may not have queued the job yet.
+    /// Polls a request until it ends. `period` is the longest pause between polls (pauses start at 50 ms
+    /// and grow with the time waited up to it). A 404 is tolerated for a while: the server may not have queued the job yet.
     pub fn wait_request(&self, rq_id: &str, what: &str, period: Duration, reporter: &dyn Reporter) -> Result<RequestInfo> {
         let path = format!("/api/requests/{}", encode_rq_id(rq_id));
         let bar = reporter.start(what, Some(100));
         let started = Instant::now();
-        let mut delay = Duration::from_millis(50).min(period);
         let mut last_status = String::new();
         let outcome = loop {
             let resp = self.send(Method::GET, &path, &[], Body::None)?;
+            // the pause grows with the time waited (about a tenth of it), from 50 ms up to `period`: short
+            // jobs are seen finished at once, long ones cost few polls
+            let delay = (started.elapsed() / 10).clamp(Duration::from_millis(50).min(period), period);
             if resp.status().as_u16() == 404 && started.elapsed() < Duration::from_secs(60) {
                 std::thread::sleep(delay);
-                delay = (delay * 2).min(period);
                 continue;
             }
             let resp = check(Method::GET, &path, resp)?;
@@ -78,10 +79,7 @@ impl Client {
                         message: info.message.unwrap_or_default().trim().to_string(),
                     })
                 }
-                _ => {
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(period);
-                }
+                _ => std::thread::sleep(delay),
             }
         };
         reporter.finish(bar);
