@@ -80,7 +80,7 @@ fn in_memory(input: &Input) -> Option<BTreeMap<String, Vec<u8>>> {
 
 /// A truncated input taking longer than this (and 20 times a full read) is a problem in itself, and
 /// ends the sample's run (the reader is pathological on broken input).
-const SLOW: std::time::Duration = std::time::Duration::from_millis(500);
+const SLOW: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Truncated inputs of one sample stop after this much time (coverage, not correctness, is cut).
 const SAMPLE_TIME: std::time::Duration = std::time::Duration::from_secs(15);
