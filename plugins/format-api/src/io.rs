@@ -12,6 +12,25 @@ use std::io::{self, BufReader, BufWriter, Cursor, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// Files at least this large are memory-mapped by [`Input::bytes`].
+const MAP_AT_LEAST: u64 = 1 << 20;
+
+/// The bytes of one input file: owned, or a read-only memory map of it ([`Input::bytes`]).
+pub enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
 trait ReadSeek: Read + Seek + Send {}
 impl<T: Read + Seek + Send> ReadSeek for T {}
 
@@ -248,6 +267,38 @@ impl Input {
         }
     }
 
+    /// The bytes of `rel`, without a copy where possible: a plain file of 1 MiB or more is memory-mapped
+    /// (a large annotation file is then parsed straight from the page cache: no 100 MB buffer to
+    /// allocate, zero and fill); anything else is read as [`Input::read`] does. Like every reader of a
+    /// mapped file, the caller sees garbage (never undefined behaviour of ours, but possibly SIGBUS) if
+    /// another process truncates the file while it is being read.
+    pub fn bytes(&self, rel: &str) -> Result<Bytes> {
+        let path = match &self.kind {
+            Kind::File(p) => p.clone(),
+            Kind::Dir(root) => root.join(rel),
+            _ => return self.read(rel).map(Bytes::Owned),
+        };
+        let f = File::open(&path).map_err(|e| FormatError::io(self.display(rel), e))?;
+        let len = f
+            .metadata()
+            .map_err(|e| FormatError::io(self.display(rel), e))?
+            .len();
+        if len >= MAP_AT_LEAST && f.metadata().is_ok_and(|m| m.is_file()) {
+            // SAFETY: the map is read-only and private to this process; see the doc comment about
+            // files truncated by someone else meanwhile.
+            if let Ok(m) = unsafe { memmap2::Mmap::map(&f) } {
+                #[cfg(unix)]
+                let _ = m.advise(memmap2::Advice::Sequential);
+                return Ok(Bytes::Mapped(m));
+            }
+        }
+        let mut buf = Vec::with_capacity(len.min(1 << 30) as usize);
+        let mut f = f;
+        f.read_to_end(&mut buf)
+            .map_err(|e| FormatError::io(self.display(rel), e))?;
+        Ok(Bytes::Owned(buf))
+    }
+
     /// Reads `rel` as UTF-8 text (a leading BOM is removed).
     pub fn read_text(&self, rel: &str) -> Result<String> {
         let bytes = self.read(rel)?;
@@ -321,6 +372,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> io::Result<()> {
 pub trait OutputSink {
     /// Starts file `rel` (relative, `/`-separated) and returns the writer for its content.
     fn file(&mut self, rel: &str) -> Result<&mut dyn Write>;
+
+    /// Writes the whole of file `rel` at once. Formats that write many small files (one per frame)
+    /// use it: a directory [`Output`] hands them to a background writer, so that creating thousands of
+    /// files overlaps with formatting them. An error of the background writer surfaces at a later call
+    /// or at [`Output::commit`].
+    fn write_file(&mut self, rel: &str, data: Vec<u8>) -> Result<()> {
+        self.file(rel)?
+            .write_all(&data)
+            .map_err(|e| FormatError::io(rel, e))
+    }
 }
 
 /// Collects files in memory.
@@ -402,7 +463,72 @@ enum Target {
     },
     Dir {
         current: Option<BufWriter<File>>,
+        /// directories already created under the temporary tree (one `mkdir` per directory, not per file)
+        made: std::collections::HashSet<PathBuf>,
+        /// the background writer of [`OutputSink::write_file`], started on first use
+        background: Option<DirWriter>,
     },
+}
+
+/// A thread that creates the files handed to it (whole contents) under a directory.
+struct DirWriter {
+    tx: Option<std::sync::mpsc::SyncSender<(PathBuf, Vec<u8>)>>,
+    handle: Option<std::thread::JoinHandle<std::result::Result<(), (PathBuf, io::Error)>>>,
+}
+
+impl DirWriter {
+    fn start() -> DirWriter {
+        // a bounded queue: memory stays bounded when formatting outpaces the file system
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Vec<u8>)>(512);
+        let handle = std::thread::spawn(move || {
+            let mut made: std::collections::HashSet<PathBuf> = Default::default();
+            let mut failed = None;
+            for (path, data) in rx {
+                if failed.is_some() {
+                    continue; // keep draining so that the sender never blocks; the first error is kept
+                }
+                let r = (|| -> io::Result<()> {
+                    if let Some(parent) = path.parent() {
+                        if !made.contains(parent) {
+                            fs::create_dir_all(parent)?;
+                            made.insert(parent.to_path_buf());
+                        }
+                    }
+                    File::create(&path)?.write_all(&data)
+                })();
+                if let Err(e) = r {
+                    failed = Some((path, e));
+                }
+            }
+            match failed {
+                Some(f) => Err(f),
+                None => Ok(()),
+            }
+        });
+        DirWriter {
+            tx: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Waits for every queued file; the first error, if any.
+    fn finish(&mut self) -> std::result::Result<(), (PathBuf, io::Error)> {
+        self.tx = None;
+        match self.handle.take().map(|h| h.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(_)) => Err((
+                PathBuf::new(),
+                io::Error::other("the background file writer panicked"),
+            )),
+        }
+    }
+}
+
+impl Drop for DirWriter {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
 }
 
 /// An atomic output on disk: everything is written under a temporary name beside the destination and
@@ -464,7 +590,11 @@ impl Output {
                     ));
                 }
                 fs::create_dir(&temp).map_err(|e| FormatError::io(&disp, e))?;
-                Target::Dir { current: None }
+                Target::Dir {
+                    current: None,
+                    made: Default::default(),
+                    background: None,
+                }
             }
         };
         Ok(Output {
@@ -501,9 +631,17 @@ impl Output {
                     w.flush().map_err(|e| FormatError::io(&disp, e))?;
                 }
             }
-            Target::Dir { current } => {
+            Target::Dir {
+                current,
+                background,
+                ..
+            } => {
                 if let Some(mut f) = current.take() {
                     f.flush().map_err(|e| FormatError::io(&disp, e))?;
+                }
+                if let Some(mut w) = background.take() {
+                    w.finish()
+                        .map_err(|(path, e)| background_error(&self.temp, &disp, &path, e))?;
                 }
                 if self.dest.is_dir() {
                     fs::remove_dir(&self.dest).map_err(|e| FormatError::io(&disp, e))?;
@@ -531,8 +669,22 @@ fn unique() -> u64 {
     t ^ (N.fetch_add(1, Ordering::Relaxed) << 32)
 }
 
+/// An error of the background writer, naming the file by its path inside the output.
+fn background_error(temp: &Path, disp: &str, path: &Path, e: io::Error) -> FormatError {
+    match path.strip_prefix(temp) {
+        Ok(rel) if !rel.as_os_str().is_empty() => {
+            FormatError::io(format!("{disp}/{}", rel.display()), e)
+        }
+        _ => FormatError::io(disp, e),
+    }
+}
+
 impl Drop for Output {
     fn drop(&mut self) {
+        // the background writer must stop before its directory is removed
+        if let Target::Dir { background, .. } = &mut self.target {
+            drop(background.take());
+        }
         if !self.committed {
             if self.temp.is_dir() {
                 let _ = fs::remove_dir_all(&self.temp);
@@ -557,6 +709,40 @@ fn safe_rel(rel: &str) -> Result<()> {
 }
 
 impl OutputSink for Output {
+    fn write_file(&mut self, rel: &str, data: Vec<u8>) -> Result<()> {
+        let Target::Dir {
+            current,
+            background,
+            ..
+        } = &mut self.target
+        else {
+            return self
+                .file(rel)?
+                .write_all(&data)
+                .map_err(|e| FormatError::io(rel, e));
+        };
+        safe_rel(rel)?;
+        let disp = self.dest.display().to_string();
+        if let Some(mut f) = current.take() {
+            f.flush().map_err(|e| FormatError::io(&disp, e))?;
+        }
+        let w = background.get_or_insert_with(DirWriter::start);
+        let sent = match &w.tx {
+            Some(tx) => tx.send((self.temp.join(rel), data)).is_ok(),
+            None => false,
+        };
+        if !sent {
+            // the writer stopped early: it can only be an error
+            let r = w.finish();
+            *background = None;
+            r.map_err(|(path, e)| background_error(&self.temp, &disp, &path, e))?;
+            return Err(FormatError::Other(format!(
+                "{disp}: the background file writer stopped"
+            )));
+        }
+        Ok(())
+    }
+
     fn file(&mut self, rel: &str) -> Result<&mut dyn Write> {
         safe_rel(rel)?;
         let disp = self.dest.display().to_string();
@@ -583,16 +769,20 @@ impl OutputSink for Output {
                     .map_err(|e| FormatError::Other(format!("{disp}: zip: {e}")))?;
                 Ok(&mut **zip)
             }
-            Target::Dir { current } => {
+            Target::Dir { current, made, .. } => {
                 if let Some(mut f) = current.take() {
                     f.flush().map_err(|e| FormatError::io(&disp, e))?;
                 }
                 let path = self.temp.join(rel);
                 if let Some(parent) = path.parent() {
-                    fs::create_dir_all(parent).map_err(|e| FormatError::io(&disp, e))?;
+                    if !made.contains(parent) {
+                        fs::create_dir_all(parent).map_err(|e| FormatError::io(&disp, e))?;
+                        made.insert(parent.to_path_buf());
+                    }
                 }
                 let f = File::create(&path).map_err(|e| FormatError::io(&disp, e))?;
-                Ok(current.insert(BufWriter::with_capacity(256 * 1024, f)))
+                // many small files (one per frame) are usual here: a modest buffer each
+                Ok(current.insert(BufWriter::with_capacity(64 * 1024, f)))
             }
         }
     }

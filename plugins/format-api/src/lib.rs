@@ -23,7 +23,7 @@ pub use format::{
     check_dataset, AnnRef, Entry, Format, FormatInfo, FormatRegistration, Origin, ReadOptions,
     Registry, RegistryError, WriteOptions,
 };
-pub use io::{Input, MemorySink, Output, OutputKind, OutputSink};
+pub use io::{Bytes, Input, MemorySink, Output, OutputKind, OutputSink};
 pub use model::*;
 
 #[doc(hidden)]
