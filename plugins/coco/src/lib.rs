@@ -156,13 +156,11 @@ fn parse_all(input: &Input, task: Task, diags: &mut Diagnostics) -> Result<Vec<r
     let mut files = Vec::new();
     for (rel, subset) in find_files(input, task)? {
         let name = input.display(&rel);
-        let mut bytes = input.read(&rel)?;
-        if bytes.starts_with(b"\xef\xbb\xbf") {
-            bytes.drain(..3);
-        }
+        let bytes = input.bytes(&rel)?;
+        let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
         let mut names = parse::Interner::default();
         let mut col = read::Collector::new(name.clone(), task, diags);
-        let raw = match parse::parse_file(&name, &bytes, &mut col, &mut names) {
+        let raw = match parse::parse_file(&name, text, &mut col, &mut names) {
             Ok(raw) => raw,
             Err(d) => {
                 diags.push(*d);

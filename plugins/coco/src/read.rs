@@ -1512,7 +1512,7 @@ pub(crate) fn build(
         });
     }
     // ---- groups: one-shape groups are dropped, the others renumbered per frame
-    shapes_out.sort_by_key(|s| s.frame);
+    sort_by_frame(&mut shapes_out);
     let mut i = 0;
     while i < shapes_out.len() {
         let f = shapes_out[i].frame;
@@ -1593,6 +1593,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sort_by_frame_is_stable_and_matches_a_stable_sort() {
+        // frames in a scrambled order with many ties; ids record the original order
+        let mut shapes: Vec<Shape> = (0..1000u32)
+            .map(|i| Shape {
+                id: Some(i as i64),
+                frame: (i * 7919 + 13) % 37,
+                ..Default::default()
+            })
+            .collect();
+        let mut want = shapes.clone();
+        want.sort_by_key(|s| s.frame);
+        sort_by_frame(&mut shapes);
+        assert_eq!(shapes, want);
+        // sorted input stays as it is; empty and single inputs are fine
+        sort_by_frame(&mut shapes);
+        assert_eq!(shapes, want);
+        let mut none: Vec<Shape> = Vec::new();
+        sort_by_frame(&mut none);
+        assert!(none.is_empty());
+    }
+
+    #[test]
     fn counts_to_cvat_matches_the_geometry_helpers() {
         let counts = [0u32, 20, 30];
         let got = counts_to_cvat(&counts, 10, 5).unwrap();
@@ -1607,5 +1629,35 @@ mod tests {
             got,
             cvat_format_api::geometry::bitmap_to_cvat_rle(&bm).unwrap()
         );
+    }
+}
+
+/// Stable sort of shapes by frame that moves each shape a few times at most: files usually list annotations
+/// image by image (nothing to do); otherwise the order is computed on (frame, index) pairs, not by
+/// shuffling 500,000 large structs through a merge sort.
+fn sort_by_frame(shapes: &mut Vec<Shape>) {
+    if shapes.is_sorted_by_key(|s| s.frame) {
+        return;
+    }
+    let mut order: Vec<(u32, u32)> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.frame, i as u32))
+        .collect();
+    order.sort_unstable();
+    // apply the permutation in place, cycle by cycle (no second vector of shapes):
+    // afterwards shapes[k] is the shape that was at perm[k]
+    let mut perm: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    for i in 0..perm.len() {
+        let mut j = i;
+        loop {
+            let k = perm[j] as usize;
+            perm[j] = j as u32;
+            if k == i || k == j {
+                break;
+            }
+            shapes.swap(j, k);
+            j = k;
+        }
     }
 }
