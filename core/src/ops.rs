@@ -435,6 +435,12 @@ impl OutputSink for Watch<'_> {
         }
         self.inner.file(rel)
     }
+    fn write_file(&mut self, rel: &str, data: Vec<u8>) -> cvat_format_api::Result<()> {
+        if self.single {
+            self.started.push(rel.to_string());
+        }
+        self.inner.write_file(rel, data)
+    }
 }
 
 /// Builds [`ReadOptions`] from the server's JSON answers and an image folder:

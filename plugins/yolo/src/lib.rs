@@ -14,7 +14,7 @@
 pub mod common;
 
 use common::{
-    all_label_names, check_unit, fields, first_error, flatten, fmt6, image_ext, images_for,
+    all_label_names, check_unit, fields, first_error, flatten, image_ext, images_for,
     number_frames, parse_class, parse_num, round2, strip_ext, ClassMap, ItemFrame, SizeResolver,
 };
 use cvat_format_api::{
@@ -22,6 +22,7 @@ use cvat_format_api::{
     LabelType, Location, OutputSink, ReadOptions, Result, Shape, ShapeType, WriteOptions,
 };
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// "YOLO 1.1".
 #[derive(Debug, Default, Clone, Copy)]
@@ -137,6 +138,8 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
     }
 
     let flat = flatten(ds);
+    let mut other_kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut lines = String::new();
     for (s, list) in &subsets {
         let rel = format!("{s}.txt");
         let w = out.file(&rel)?;
@@ -149,10 +152,10 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
         for f in list {
             let rel = format!("obj_{s}_data/{}.txt", f.stem());
             let shapes = flat.get(&f.id).map(Vec::as_slice).unwrap_or(&[]);
-            let mut lines = String::new();
+            lines.clear();
             for sh in shapes {
                 if sh.kind != ShapeType::Rectangle {
-                    drops.add(format!("{} shapes", sh.kind.as_str()), 1);
+                    *other_kinds.entry(sh.kind.as_str()).or_default() += 1;
                     continue;
                 }
                 if sh.rotation.rem_euclid(360.0) != 0.0 {
@@ -177,22 +180,29 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
                         continue;
                     }
                 };
-                lines.push_str(&format!(
-                    "{class} {} {} {} {}\n",
-                    fmt6((x0 + x1) / 2.0 / fw),
-                    fmt6((y0 + y1) / 2.0 / fh),
-                    fmt6((x1 - x0) / fw),
-                    fmt6((y1 - y0) / fh)
-                ));
+                // `%.6f` as Python prints it: Rust's `{:.6}` rounds the same way (see `fmt6`)
+                let _ = writeln!(
+                    lines,
+                    "{class} {:.6} {:.6} {:.6} {:.6}",
+                    (x0 + x1) / 2.0 / fw,
+                    (y0 + y1) / 2.0 / fh,
+                    (x1 - x0) / fw,
+                    (y1 - y0) / fh
+                );
                 drops.add("attribute values", sh.attributes);
                 if sh.occluded {
                     drops.add("occluded flags", 1);
                 }
             }
-            out.file(&rel)?
-                .write_all(lines.as_bytes())
-                .map_err(io_err(&rel))?;
+            let cap = lines.capacity();
+            out.write_file(
+                &rel,
+                std::mem::replace(&mut lines, String::with_capacity(cap)).into_bytes(),
+            )?;
         }
+    }
+    for (kind, n) in other_kinds {
+        drops.add(format!("{kind} shapes"), n);
     }
     let known: std::collections::HashSet<u32> = frames.iter().map(|f| f.id).collect();
     for (frame, shapes) in &flat {
