@@ -9,6 +9,11 @@ mod progress;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// mimalloc: the formats build and free millions of small values (points, attributes); glibc's malloc
+/// spends a fifth of a large conversion in allocation and consolidation (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "cvat-cli",

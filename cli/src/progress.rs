@@ -46,8 +46,11 @@ impl Reporter for Bars {
             match total {
                 Some(t) => {
                     let b = self.multi.add(ProgressBar::new(t));
-                    let style = if what.starts_with("downloading") || what.starts_with("uploading") {
-                        ProgressStyle::with_template("{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                    let style = if what.starts_with("downloading") || what.starts_with("uploading")
+                    {
+                        ProgressStyle::with_template(
+                            "{msg:30} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                        )
                     } else {
                         ProgressStyle::with_template("{msg:30} [{bar:30}] {pos}/{len} {elapsed}")
                     };

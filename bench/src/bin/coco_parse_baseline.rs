@@ -33,7 +33,10 @@ struct Category {
 #[serde(untagged)]
 enum Segmentation {
     Polygons(Vec<Vec<f64>>),
-    Rle { counts: serde_json::Value, size: Vec<u32> },
+    Rle {
+        counts: serde_json::Value,
+        size: Vec<u32>,
+    },
 }
 
 #[allow(dead_code)]

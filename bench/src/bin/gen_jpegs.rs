@@ -43,7 +43,8 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), 90);
+        let mut enc =
+            image::codecs::jpeg::JpegEncoder::new_with_quality(std::io::BufWriter::new(file), 90);
         if let Err(e) = enc.encode_image(&img) {
             eprintln!("error: {}: {e}", path.display());
             return ExitCode::from(1);

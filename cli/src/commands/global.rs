@@ -15,7 +15,12 @@ pub struct GlobalArgs {
     #[arg(long, value_name = "USER[:PASS]", global = true)]
     pub auth: Option<String>,
     /// Server host, or a URL with a scheme such as https://app.cvat.ai.
-    #[arg(long = "server-host", value_name = "SERVER_HOST", default_value = "localhost", global = true)]
+    #[arg(
+        long = "server-host",
+        value_name = "SERVER_HOST",
+        default_value = "localhost",
+        global = true
+    )]
     pub server_host: String,
     /// Server port (default 8080; with a URL in --server-host, the scheme's port).
     #[arg(long = "server-port", value_name = "SERVER_PORT", global = true)]
@@ -68,8 +73,11 @@ impl GlobalArgs {
             None => {
                 let password = match std::env::var("PASS") {
                     Ok(p) => p,
-                    Err(_) if std::io::stdin().is_terminal() => rpassword::prompt_password(format!("Password for {auth}: "))
-                        .map_err(|e| super::UserError::usage(format!("cannot read the password: {e}")))?,
+                    Err(_) if std::io::stdin().is_terminal() => {
+                        rpassword::prompt_password(format!("Password for {auth}: ")).map_err(
+                            |e| super::UserError::usage(format!("cannot read the password: {e}")),
+                        )?
+                    }
                     Err(_) => {
                         return Err(super::UserError::usage(format!("no password for {auth:?}"))
                             .with_hint("use --auth USER:PASS, set PASS, or set CVAT_ACCESS_TOKEN")
@@ -87,7 +95,8 @@ impl GlobalArgs {
 
     /// A client for the configured server, logged in.
     pub fn client(&self) -> anyhow::Result<Client> {
-        let base = server_url(&self.server_host, self.server_port, self.https).map_err(super::client_error)?;
+        let base = server_url(&self.server_host, self.server_port, self.https)
+            .map_err(super::client_error)?;
         let mut cfg = ClientConfig::new(base);
         cfg.credentials = self.credentials()?;
         cfg.insecure = self.insecure;
@@ -95,7 +104,12 @@ impl GlobalArgs {
         cfg.org = self.org.clone();
         cfg.timeout = match self.timeout {
             Some(t) if t > 0.0 && t.is_finite() => Some(Duration::from_secs_f64(t)),
-            Some(_) => return Err(super::UserError::usage("--timeout must be a positive number of seconds").into()),
+            Some(_) => {
+                return Err(super::UserError::usage(
+                    "--timeout must be a positive number of seconds",
+                )
+                .into())
+            }
             None => None,
         };
         if self.debug {

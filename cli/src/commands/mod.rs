@@ -122,10 +122,17 @@ pub fn client_error(e: cvat_core::client::ClientError) -> anyhow::Error {
         _ => EXIT_FAILURE,
     };
     let hint = match &e {
-        E::Invalid { .. } => Some("fix the file, or pass --no-validate to let the server decide".to_string()),
+        E::Invalid { .. } => {
+            Some("fix the file, or pass --no-validate to let the server decide".to_string())
+        }
         other => other.hint().map(str::to_string),
     };
-    UserError { message: e.to_string(), hint, code }.into()
+    UserError {
+        message: e.to_string(),
+        hint,
+        code,
+    }
+    .into()
 }
 
 /// Prints `error: ...` (and `hint: ...`) to stderr and returns the exit code.

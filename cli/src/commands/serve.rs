@@ -39,8 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     cfg.share_dir = args.share_dir;
     cfg.admin_password = args.admin_password;
     cfg.workers = args.workers.max(1);
-    cvat_server::run(cfg, super::registry()?).map_err(|e| {
-        anyhow::Error::new(super::UserError::failure(e.to_string()))
-    })?;
+    cvat_server::run(cfg, super::registry()?)
+        .map_err(|e| anyhow::Error::new(super::UserError::failure(e.to_string())))?;
     Ok(ExitCode::SUCCESS)
 }
