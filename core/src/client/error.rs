@@ -39,7 +39,10 @@ pub enum ClientError {
     Format(#[from] cvat_format_api::FormatError),
     /// Wrong user input that only shows once we talk to the server (a missing id, an unknown format...).
     #[error("{message}")]
-    Usage { message: String, hint: Option<String> },
+    Usage {
+        message: String,
+        hint: Option<String>,
+    },
     /// A local check of a file failed (e.g. `upload` validates before sending).
     #[error("{file}: {} problem(s) found; nothing was uploaded", diagnostics.len())]
     Invalid {
@@ -99,7 +102,11 @@ pub fn server_message(body: &[u8]) -> String {
         // HTML error pages: keep the first readable line only
         if t.starts_with('<') {
             let stripped: String = strip_tags(t);
-            return stripped.split_whitespace().take(30).collect::<Vec<_>>().join(" ");
+            return stripped
+                .split_whitespace()
+                .take(30)
+                .collect::<Vec<_>>()
+                .join(" ");
         }
         return t.chars().take(500).collect();
     };
@@ -150,7 +157,11 @@ fn flatten(v: &serde_json::Value, prefix: &str) -> String {
                     } else {
                         format!("{prefix}.{k}")
                     };
-                    let p = if k == "non_field_errors" { prefix.to_string() } else { p };
+                    let p = if k == "non_field_errors" {
+                        prefix.to_string()
+                    } else {
+                        p
+                    };
                     flatten(x, &p)
                 })
                 .filter(|s| !s.is_empty())
@@ -173,17 +184,24 @@ mod tests {
             server_message(br#"["Unknown format specified for the request"]"#),
             "Unknown format specified for the request"
         );
-        assert_eq!(server_message(br#""No such file were uploaded""#), "No such file were uploaded");
+        assert_eq!(
+            server_message(br#""No such file were uploaded""#),
+            "No such file were uploaded"
+        );
         assert_eq!(
             server_message(br#"{"labels": [{"name": ["This field is required."]}]}"#),
             "labels.name: This field is required."
         );
         assert_eq!(
-            server_message(br#"{"non_field_errors": ["Unable to log in with provided credentials."]}"#),
+            server_message(
+                br#"{"non_field_errors": ["Unable to log in with provided credentials."]}"#
+            ),
             "Unable to log in with provided credentials."
         );
         assert_eq!(
-            server_message(b"<html><body><h1>There is no request with specified id</h1></body></html>"),
+            server_message(
+                b"<html><body><h1>There is no request with specified id</h1></body></html>"
+            ),
             "There is no request with specified id"
         );
     }

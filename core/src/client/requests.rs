@@ -29,8 +29,11 @@ pub struct RequestInfo {
 
 /// `rq_id` as a path segment: CVAT's ids contain `:` and `@`, which must be percent-encoded.
 pub fn encode_rq_id(rq_id: &str) -> String {
-    const RQ: &percent_encoding::AsciiSet =
-        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    const RQ: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
     percent_encoding::utf8_percent_encode(rq_id, RQ).to_string()
 }
 
@@ -48,7 +51,13 @@ pub fn rq_id_of(path: &str, resp: reqwest::blocking::Response) -> Result<String>
 impl Client {
     /// Polls a request until it ends. `period` is the longest pause between polls (pauses start at 50 ms
     /// and grow with the time waited up to it). A 404 is tolerated for a while: the server may not have queued the job yet.
-    pub fn wait_request(&self, rq_id: &str, what: &str, period: Duration, reporter: &dyn Reporter) -> Result<RequestInfo> {
+    pub fn wait_request(
+        &self,
+        rq_id: &str,
+        what: &str,
+        period: Duration,
+        reporter: &dyn Reporter,
+    ) -> Result<RequestInfo> {
         let path = format!("/api/requests/{}", encode_rq_id(rq_id));
         let bar = reporter.start(what, Some(100));
         let started = Instant::now();
@@ -57,7 +66,8 @@ impl Client {
             let resp = self.send(Method::GET, &path, &[], Body::None)?;
             // the pause grows with the time waited (about a tenth of it), from 50 ms up to `period`: short
             // jobs are seen finished at once, long ones cost few polls
-            let delay = (started.elapsed() / 10).clamp(Duration::from_millis(50).min(period), period);
+            let delay =
+                (started.elapsed() / 10).clamp(Duration::from_millis(50).min(period), period);
             if resp.status().as_u16() == 404 && started.elapsed() < Duration::from_secs(60) {
                 std::thread::sleep(delay);
                 continue;
@@ -89,13 +99,22 @@ impl Client {
     /// Downloads `url` (an API path or the server's absolute URL) into `dest`, atomically: the bytes go
     /// to a temporary file beside it that is renamed when complete; on failure nothing is left. Retries
     /// transient failures from the start. Returns the number of bytes and the response content type.
-    pub fn download(&self, url: &str, dest: &Path, what: &str, reporter: &dyn Reporter) -> Result<(u64, Option<String>)> {
+    pub fn download(
+        &self,
+        url: &str,
+        dest: &Path,
+        what: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<(u64, Option<String>)> {
         let disp = dest.display().to_string();
         let parent = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
-        let name = dest.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "download".into());
+        let name = dest
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "download".into());
         let mut attempt = 0;
         loop {
             let resp = self.call(Method::GET, url, &[], Body::None)?;
@@ -126,7 +145,10 @@ impl Client {
                 if attempt > self.retries() {
                     let why = match copied {
                         Err(e) => e.to_string(),
-                        Ok(_) => format!("connection closed after {written} of {} bytes", total.unwrap_or(0)),
+                        Ok(_) => format!(
+                            "connection closed after {written} of {} bytes",
+                            total.unwrap_or(0)
+                        ),
                     };
                     return Err(ClientError::Transport {
                         method: "GET".into(),
@@ -138,7 +160,10 @@ impl Client {
                 std::thread::sleep(self.backoff() * 2u32.saturating_pow(attempt - 1).min(32));
                 continue;
             }
-            let file = w.inner.into_inner().map_err(|e| ClientError::io(&disp, e.into_error()))?;
+            let file = w
+                .inner
+                .into_inner()
+                .map_err(|e| ClientError::io(&disp, e.into_error()))?;
             file.sync_all().map_err(|e| ClientError::io(&disp, e))?;
             drop(file);
             std::fs::rename(&tmp, dest).map_err(|e| ClientError::io(&disp, e))?;

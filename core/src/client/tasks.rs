@@ -129,7 +129,8 @@ impl Client {
     }
 
     pub fn get_task(&self, id: i64) -> Result<serde_json::Value> {
-        self.get_json(&format!("/api/tasks/{id}")).map_err(|e| not_found(e, id))
+        self.get_json(&format!("/api/tasks/{id}"))
+            .map_err(|e| not_found(e, id))
     }
 
     /// Creates the task object (no data yet). Returns its id.
@@ -160,13 +161,17 @@ impl Client {
         let mut attempt = 0;
         loop {
             match self.send_once(Method::POST, "/api/tasks", Body::Json(body.clone())) {
-                Ok(resp) if matches!(resp.status().as_u16(), 429 | 502 | 503 | 504) && attempt < self.retries() => {}
+                Ok(resp)
+                    if matches!(resp.status().as_u16(), 429 | 502 | 503 | 504)
+                        && attempt < self.retries() => {}
                 Ok(resp) => {
                     let resp = super::transport::check(Method::POST, "/api/tasks", resp)?;
                     let task: serde_json::Value = super::transport::read_json("/api/tasks", resp)?;
-                    return task.get("id").and_then(|v| v.as_i64()).ok_or_else(|| ClientError::Protocol {
-                        path: "/api/tasks".into(),
-                        message: "created task has no id".into(),
+                    return task.get("id").and_then(|v| v.as_i64()).ok_or_else(|| {
+                        ClientError::Protocol {
+                            path: "/api/tasks".into(),
+                            message: "created task has no id".into(),
+                        }
                     });
                 }
                 Err(e) if attempt >= self.retries() => return Err(e),
@@ -177,13 +182,20 @@ impl Client {
                 }
             }
             attempt += 1;
-            std::thread::sleep(self.backoff() * 2u32.saturating_pow(attempt.saturating_sub(1)).min(32));
+            std::thread::sleep(
+                self.backoff() * 2u32.saturating_pow(attempt.saturating_sub(1)).min(32),
+            );
         }
     }
 
     fn newest_task_id(&self) -> Result<i64> {
         let page: Page = self.get_json("/api/tasks?sort=-id&page_size=1")?;
-        Ok(page.results.first().and_then(|t| t.get("id")).and_then(|v| v.as_i64()).unwrap_or(0))
+        Ok(page
+            .results
+            .first()
+            .and_then(|t| t.get("id"))
+            .and_then(|v| v.as_i64())
+            .unwrap_or(0))
     }
 
     /// A task named `name`, without data, with an id above `after`: one our lost request created.
@@ -222,7 +234,11 @@ impl Client {
             }
             ResourceType::Share | ResourceType::Remote => {
                 let mut body = data.to_json();
-                let key = if kind == ResourceType::Share { "server_files" } else { "remote_files" };
+                let key = if kind == ResourceType::Share {
+                    "server_files"
+                } else {
+                    "remote_files"
+                };
                 if let Some(o) = body.as_object_mut() {
                     o.insert(key.into(), serde_json::json!(resources));
                 }
@@ -251,7 +267,10 @@ impl Client {
         jobs: usize,
         reporter: &dyn Reporter,
     ) -> Vec<(u32, Result<PathBuf>)> {
-        let bar = reporter.start(&format!("downloading {} frames", frames.len()), Some(frames.len() as u64));
+        let bar = reporter.start(
+            &format!("downloading {} frames", frames.len()),
+            Some(frames.len() as u64),
+        );
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<(u32, Result<PathBuf>)>> = Mutex::new(Vec::new());
         let jobs = jobs.clamp(1, 64).min(frames.len().max(1));
@@ -274,12 +293,27 @@ impl Client {
         v
     }
 
-    fn download_frame(&self, task_id: i64, frame: u32, quality: &str, outdir: &Path) -> Result<PathBuf> {
-        let path = format!("/api/tasks/{task_id}/data/?number={frame}&quality={quality}&type=frame");
+    fn download_frame(
+        &self,
+        task_id: i64,
+        frame: u32,
+        quality: &str,
+        outdir: &Path,
+    ) -> Result<PathBuf> {
+        let path =
+            format!("/api/tasks/{task_id}/data/?number={frame}&quality={quality}&type=frame");
         // download to a neutral name first: the extension depends on the content type
         let tmp = outdir.join(format!(".task_{task_id}_frame_{frame:06}.download"));
-        let (_, ctype) = self.download(&path, &tmp, &format!("frame {frame}"), &crate::progress::Silent)?;
-        let ext = match ctype.as_deref().map(|c| c.split(';').next().unwrap_or("").trim()) {
+        let (_, ctype) = self.download(
+            &path,
+            &tmp,
+            &format!("frame {frame}"),
+            &crate::progress::Silent,
+        )?;
+        let ext = match ctype
+            .as_deref()
+            .map(|c| c.split(';').next().unwrap_or("").trim())
+        {
             Some("image/jpeg") => ".jpg",
             Some("image/png") => ".png",
             Some("image/bmp") => ".bmp",
@@ -311,7 +345,9 @@ impl Client {
         q.append_pair("format", format);
         q.append_pair("save_images", if with_images { "True" } else { "False" });
         let path = format!("/api/tasks/{task_id}/dataset/export?{}", q.finish());
-        let resp = self.call(Method::POST, &path, &[], Body::None).map_err(|e| unknown_format(e, format))?;
+        let resp = self
+            .call(Method::POST, &path, &[], Body::None)
+            .map_err(|e| unknown_format(e, format))?;
         let rq_id = rq_id_of(&path, resp)?;
         let info = self.wait_request(&rq_id, &format!("exporting {format}"), wait.0, reporter)?;
         let url = info.result_url.ok_or_else(|| ClientError::Protocol {
@@ -323,7 +359,14 @@ impl Client {
     }
 
     /// Uploads an annotation file in `format` into a task and waits for the import.
-    pub fn import_annotations(&self, task_id: i64, format: &str, file: &Path, wait: Wait, reporter: &dyn Reporter) -> Result<()> {
+    pub fn import_annotations(
+        &self,
+        task_id: i64,
+        format: &str,
+        file: &Path,
+        wait: Wait,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
         self.get_task(task_id)?;
         let endpoint = format!("/api/tasks/{task_id}/annotations/");
         let rq_id = self
@@ -334,13 +377,21 @@ impl Client {
     }
 
     /// Makes a task backup and downloads it to `dest`.
-    pub fn export_backup(&self, task_id: i64, dest: &Path, wait: Wait, reporter: &dyn Reporter) -> Result<()> {
+    pub fn export_backup(
+        &self,
+        task_id: i64,
+        dest: &Path,
+        wait: Wait,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
         self.get_task(task_id)?;
         let path = format!("/api/tasks/{task_id}/backup/export");
         let resp = self.call(Method::POST, &path, &[], Body::None)?;
         let rq_id = rq_id_of(&path, resp)?;
         let info = self.wait_request(&rq_id, "making backup", wait.0, reporter)?;
-        let url = info.result_url.unwrap_or_else(|| format!("/api/tasks/{task_id}/backup?action=download"));
+        let url = info
+            .result_url
+            .unwrap_or_else(|| format!("/api/tasks/{task_id}/backup?action=download"));
         self.download(&url, dest, "downloading backup", reporter)?;
         Ok(())
     }
@@ -361,7 +412,11 @@ impl Client {
         let names = |k: &str| -> Vec<String> {
             v.get(k)
                 .and_then(|a| a.as_array())
-                .map(|a| a.iter().filter_map(|f| f.get("name").and_then(|n| n.as_str()).map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|f| f.get("name").and_then(|n| n.as_str()).map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         Ok((names("importers"), names("exporters")))

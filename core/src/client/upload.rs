@@ -24,11 +24,23 @@ fn empty(name: &str) -> (String, String) {
 impl Client {
     /// Uploads `file` by TUS to `endpoint` (e.g. `/api/tasks/4/annotations/`), returning the file name the
     /// server assigned (`Upload-Filename`, which must be passed to `Upload-Finish`).
-    pub fn tus_upload(&self, endpoint: &str, file: &Path, filename: &str, reporter: &dyn Reporter) -> Result<String> {
+    pub fn tus_upload(
+        &self,
+        endpoint: &str,
+        file: &Path,
+        filename: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<String> {
         let disp = file.display().to_string();
-        let len = std::fs::metadata(file).map_err(|e| ClientError::io(&disp, e))?.len();
+        let len = std::fs::metadata(file)
+            .map_err(|e| ClientError::io(&disp, e))?
+            .len();
         let b64 = base64::engine::general_purpose::STANDARD;
-        let meta = format!("filename {},filetype {}", b64.encode(filename), b64.encode("application/octet-stream"));
+        let meta = format!(
+            "filename {},filetype {}",
+            b64.encode(filename),
+            b64.encode("application/octet-stream")
+        );
         let headers = vec![
             ("Tus-Resumable".to_string(), "1.0.0".to_string()),
             ("Upload-Length".to_string(), len.to_string()),
@@ -51,21 +63,37 @@ impl Client {
         while offset < len {
             let n = TUS_CHUNK.min(len - offset);
             buf.clear();
-            f.seek(SeekFrom::Start(offset)).map_err(|e| ClientError::io(&disp, e))?;
-            (&mut f).take(n).read_to_end(&mut buf).map_err(|e| ClientError::io(&disp, e))?;
+            f.seek(SeekFrom::Start(offset))
+                .map_err(|e| ClientError::io(&disp, e))?;
+            (&mut f)
+                .take(n)
+                .read_to_end(&mut buf)
+                .map_err(|e| ClientError::io(&disp, e))?;
             if buf.len() as u64 != n {
-                return Err(ClientError::io(&disp, std::io::Error::other("file changed while uploading")));
+                return Err(ClientError::io(
+                    &disp,
+                    std::io::Error::other("file changed while uploading"),
+                ));
             }
             let h = vec![
                 ("Tus-Resumable".to_string(), "1.0.0".to_string()),
                 ("Upload-Offset".to_string(), offset.to_string()),
-                ("Content-Type".to_string(), "application/offset+octet-stream".to_string()),
+                (
+                    "Content-Type".to_string(),
+                    "application/offset+octet-stream".to_string(),
+                ),
             ];
             let rb = self.raw(Method::PATCH, &url, &h).body(buf.clone());
             let outcome = self.send_raw(&Method::PATCH, &url, rb);
             let ok_offset = match outcome {
-                Ok(resp) if resp.status().is_success() => header(&resp, "upload-offset").and_then(|v| v.parse::<u64>().ok()),
-                Ok(resp) if !(resp.status().as_u16() == 409 || resp.status().is_server_error() || resp.status().as_u16() == 429) => {
+                Ok(resp) if resp.status().is_success() => {
+                    header(&resp, "upload-offset").and_then(|v| v.parse::<u64>().ok())
+                }
+                Ok(resp)
+                    if !(resp.status().as_u16() == 409
+                        || resp.status().is_server_error()
+                        || resp.status().as_u16() == 429) =>
+                {
                     check(Method::PATCH, url.path(), resp)?;
                     None
                 }
@@ -85,13 +113,22 @@ impl Client {
                             method: "PATCH".into(),
                             url: url.path().to_string(),
                             message: format!("upload of {disp} failed at byte {offset} of {len}"),
-                            hint: Some("the server or network keeps failing; try again later".into()),
+                            hint: Some(
+                                "the server or network keeps failing; try again later".into(),
+                            ),
                         });
                     }
                     std::thread::sleep(self.backoff() * 2u32.saturating_pow(failures - 1).min(32));
                     // ask the server where it is and resume from there
-                    if let Ok(resp) = self.send(Method::HEAD, url.as_str(), &[("Tus-Resumable".into(), "1.0.0".into())], Body::None) {
-                        if let Some(o) = header(&resp, "upload-offset").and_then(|v| v.parse::<u64>().ok()) {
+                    if let Ok(resp) = self.send(
+                        Method::HEAD,
+                        url.as_str(),
+                        &[("Tus-Resumable".into(), "1.0.0".into())],
+                        Body::None,
+                    ) {
+                        if let Some(o) =
+                            header(&resp, "upload-offset").and_then(|v| v.parse::<u64>().ok())
+                        {
                             if o <= len && o != offset {
                                 if o > offset {
                                     reporter.advance(bar, o - offset);
@@ -128,9 +165,19 @@ impl Client {
             s.append_pair("filename", name);
             format!("{endpoint}?{}", s.finish())
         };
-        self.call(Method::POST, &q(&filename), &[empty("Upload-Start")], Body::None)?;
+        self.call(
+            Method::POST,
+            &q(&filename),
+            &[empty("Upload-Start")],
+            Body::None,
+        )?;
         let server_name = self.tus_upload(endpoint, file, &filename, reporter)?;
-        let resp = self.call(Method::POST, &q(&server_name), &[empty("Upload-Finish")], Body::None)?;
+        let resp = self.call(
+            Method::POST,
+            &q(&server_name),
+            &[empty("Upload-Finish")],
+            Body::None,
+        )?;
         super::requests::rq_id_of(endpoint, resp)
     }
 
@@ -148,14 +195,23 @@ impl Client {
         let endpoint = format!("/api/tasks/{task_id}/data/");
         let mut sizes = Vec::with_capacity(files.len());
         for f in files {
-            let m = std::fs::metadata(f).map_err(|e| ClientError::io(f.display().to_string(), e))?;
+            let m =
+                std::fs::metadata(f).map_err(|e| ClientError::io(f.display().to_string(), e))?;
             if !m.is_file() {
-                return Err(ClientError::usage(format!("{} is not a file", f.display()), None));
+                return Err(ClientError::usage(
+                    format!("{} is not a file", f.display()),
+                    None,
+                ));
             }
             sizes.push(m.len());
         }
         let total: u64 = sizes.iter().sum();
-        self.call(Method::POST, &endpoint, &[empty("Upload-Start")], Body::None)?;
+        self.call(
+            Method::POST,
+            &endpoint,
+            &[empty("Upload-Start")],
+            Body::None,
+        )?;
 
         // plan: groups of small files, and single large files
         enum Unit {
@@ -194,10 +250,16 @@ impl Client {
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(unit) = units.get(i) else { return };
                     let res = match unit {
-                        Unit::Group(idx) => self.send_group(&endpoint, files, idx).map(|_| idx.iter().map(|&k| sizes[k]).sum()),
+                        Unit::Group(idx) => self
+                            .send_group(&endpoint, files, idx)
+                            .map(|_| idx.iter().map(|&k| sizes[k]).sum()),
                         Unit::Large(k) => {
-                            let name = files[*k].file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-                            self.tus_upload(&endpoint, &files[*k], &name, &crate::progress::Silent).map(|_| sizes[*k])
+                            let name = files[*k]
+                                .file_name()
+                                .map(|s| s.to_string_lossy().into_owned())
+                                .unwrap_or_default();
+                            self.tus_upload(&endpoint, &files[*k], &name, &crate::progress::Silent)
+                                .map(|_| sizes[*k])
                         }
                     };
                     match res {
@@ -220,11 +282,21 @@ impl Client {
         if let Some(o) = params.as_object_mut() {
             let order: Vec<String> = files
                 .iter()
-                .map(|f| f.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+                .map(|f| {
+                    f.file_name()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                })
                 .collect();
-            o.entry("upload_file_order").or_insert(serde_json::json!(order));
+            o.entry("upload_file_order")
+                .or_insert(serde_json::json!(order));
         }
-        let resp = self.call(Method::POST, &endpoint, &[empty("Upload-Finish")], Body::Json(params))?;
+        let resp = self.call(
+            Method::POST,
+            &endpoint,
+            &[empty("Upload-Finish")],
+            Body::Json(params),
+        )?;
         super::requests::rq_id_of(&endpoint, resp)
     }
 
@@ -237,10 +309,16 @@ impl Client {
                 let path = &files[k];
                 let part = reqwest::blocking::multipart::Part::file(path)
                     .map_err(|e| ClientError::io(path.display().to_string(), e))?
-                    .file_name(path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+                    .file_name(
+                        path.file_name()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    );
                 form = form.part(format!("client_files[{n}]"), part);
             }
-            let rb = self.raw(Method::POST, &url, &[empty("Upload-Multiple")]).multipart(form);
+            let rb = self
+                .raw(Method::POST, &url, &[empty("Upload-Multiple")])
+                .multipart(form);
             match self.send_raw(&Method::POST, &url, rb) {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) if !(resp.status().is_server_error() || resp.status().as_u16() == 429) => {
