@@ -79,7 +79,13 @@ pub struct App {
     pub(crate) share_dir: Option<PathBuf>,
     pub(crate) registry: cvat_format_api::Registry,
     pub(crate) queue: Mutex<std::sync::mpsc::Sender<String>>,
+    /// Frame lists of tasks, parsed once per version of the task's stored meta (frame requests come
+    /// by the hundred; each would otherwise parse the whole meta JSON): task id → (version, frames).
+    pub(crate) frames_cache: Mutex<FramesCache>,
 }
+
+pub(crate) type FramesCache =
+    std::collections::HashMap<i64, (String, Arc<Vec<tasks::StoredFrame>>)>;
 
 impl App {
     /// Locks the database (a poisoned lock is still usable: SQLite keeps its own consistency).
@@ -142,6 +148,7 @@ fn open_app(
         share_dir: cfg.share_dir.clone(),
         registry,
         queue: Mutex::new(tx),
+        frames_cache: Mutex::new(Default::default()),
     });
     worker::spawn_pool(&app, rx, cfg.workers.max(1));
     Ok((app, generated))

@@ -9,6 +9,7 @@ use cvat_format_api::rest::{parse_annotations, Annotations, RestAnnotations};
 use cvat_format_api::Dataset;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 pub const TUS_MAX_SIZE: u64 = 26_843_545_600;
 
@@ -528,6 +529,10 @@ pub fn delete_task_data(app: &App, id: i64) -> Result<(), ApiError> {
         tx.execute("DELETE FROM tasks WHERE id=?1", [id])?;
         tx.commit()?;
     }
+    app.frames_cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
     let dir = app.task_dir(id);
     if dir.exists() {
         std::fs::remove_dir_all(&dir)?;
@@ -980,7 +985,95 @@ fn take_upload(
 // ---------------------------------------------------------------------------------------------------
 // frames, chunks, preview
 
+/// The frames of a task and its image quality, for frame requests: checks access like [`get_task`],
+/// then parses the stored frame list only when the task's meta changed since the last request.
+fn task_frames(
+    app: &App,
+    task_id: i64,
+    user: &User,
+) -> Result<(Arc<Vec<StoredFrame>>, Option<i64>), ApiError> {
+    let conn = app.db();
+    let row = conn
+        .query_row(
+            "SELECT owner_id, image_quality, updated || '/' || ifnull(length(meta), -1) FROM tasks WHERE id=?1",
+            [task_id],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((owner_id, quality, version)) = row else {
+        return Err(ApiError::not_found("Task"));
+    };
+    if owner_id != user.id && !user.is_superuser {
+        return Err(forbidden());
+    }
+    let cached = {
+        let cache = app.frames_cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .get(&task_id)
+            .filter(|(v, _)| *v == version)
+            .map(|(_, f)| f.clone())
+    };
+    if let Some(frames) = cached {
+        return Ok((frames, quality));
+    }
+    let t = load_task(&conn, task_id)?.ok_or_else(|| ApiError::not_found("Task"))?;
+    drop(conn);
+    let frames = Arc::new(t.frames());
+    let mut cache = app.frames_cache.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.len() >= 64 {
+        cache.clear();
+    }
+    cache.insert(task_id, (version, frames.clone()));
+    Ok((frames, t.image_quality))
+}
+
+/// `GET /api/tasks/{id}/data?type=frame`: one frame, as uploaded (`original`) or re-encoded.
+fn frame_get(app: &App, req: &Req, user: &User, task_id: i64) -> R {
+    let (frames, image_quality) = task_frames(app, task_id, user)?;
+    let quality = req.q("quality").unwrap_or("compressed");
+    if !["compressed", "original"].contains(&quality) {
+        return Err(ApiError::bad(format!(
+            "Wrong quality '{quality}'; use 'compressed' or 'original'"
+        )));
+    }
+    let n = req.q("number").unwrap_or("");
+    let idx = n
+        .parse::<i64>()
+        .ok()
+        .filter(|i| *i >= 0 && (*i as usize) < frames.len());
+    let Some(idx) = idx else {
+        return Err(ApiError::bad(format!(
+            "Invalid frame '{n}'. The frame number should be in the [0, {}] range",
+            frames.len()
+        )));
+    };
+    let f = &frames[idx as usize];
+    let path = app.task_dir(task_id).join("data").join(&f.file);
+    if quality == "original" {
+        let bytes = std::fs::read(&path)?;
+        let ct = media::content_type(&f.name, &bytes);
+        return Ok(Resp::bytes(200, ct, bytes));
+    }
+    let bytes = media::compressed_frame(
+        &app.task_dir(task_id),
+        &path,
+        idx as usize,
+        image_quality.unwrap_or(70) as u8,
+    )
+    .map_err(|e| ApiError::bad(format!("frame {idx} cannot be decoded: {e}")))?;
+    Ok(Resp::bytes(200, "image/jpeg", bytes))
+}
+
 fn data_get(app: &App, req: &Req, user: &User, task_id: i64) -> R {
+    if req.q("type") == Some("frame") {
+        return frame_get(app, req, user, task_id);
+    }
     let t = {
         let conn = app.db();
         get_task(&conn, task_id, user)?
@@ -994,34 +1087,6 @@ fn data_get(app: &App, req: &Req, user: &User, task_id: i64) -> R {
         )));
     }
     match kind {
-        "frame" => {
-            let n = req.q("number").unwrap_or("");
-            let idx = n
-                .parse::<i64>()
-                .ok()
-                .filter(|i| *i >= 0 && (*i as usize) < frames.len());
-            let Some(idx) = idx else {
-                return Err(ApiError::bad(format!(
-                    "Invalid frame '{n}'. The frame number should be in the [0, {}] range",
-                    frames.len()
-                )));
-            };
-            let f = &frames[idx as usize];
-            let path = app.task_dir(task_id).join("data").join(&f.file);
-            if quality == "original" {
-                let bytes = std::fs::read(&path)?;
-                let ct = media::content_type(&f.name, &bytes);
-                return Ok(Resp::bytes(200, ct, bytes));
-            }
-            let bytes = media::compressed_frame(
-                &app.task_dir(task_id),
-                &path,
-                idx as usize,
-                t.image_quality.unwrap_or(70) as u8,
-            )
-            .map_err(|e| ApiError::bad(format!("frame {idx} cannot be decoded: {e}")))?;
-            Ok(Resp::bytes(200, "image/jpeg", bytes))
-        }
         "chunk" => {
             let chunk_size = t.meta_i64("chunk_size", 72).max(1) as usize;
             let n = req.q("number").unwrap_or("");
