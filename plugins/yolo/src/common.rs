@@ -22,6 +22,27 @@ pub fn fmt6(v: f64) -> String {
     fmt_fixed(v, 6)
 }
 
+/// Appends `"%.6f" % v` to `out`, exactly as [`fmt6`] writes it but without the general float
+/// formatter for the usual case (a non-negative value below 1000, as normalised coordinates are, whose
+/// seventh decimal is not a near tie): `v * 10^6` computed in floating point is then within 2e-7 of the
+/// exact product (half an ulp of a number below 10^9), so rounding it to the nearest integer gives the
+/// digits the exact decimal expansion rounds to, unless the fraction is within 1e-6 of one half. Anything
+/// else (a near tie, a negative, large or non-finite value) goes through [`fmt6`].
+pub fn push_fmt6(out: &mut String, v: f64) {
+    use std::fmt::Write as _;
+    if v.is_sign_positive() && v < 1e3 {
+        let x = v * 1e6;
+        let floor = x.floor();
+        let frac = x - floor;
+        if (frac - 0.5).abs() > 1e-6 {
+            let n = if frac > 0.5 { floor + 1.0 } else { floor } as u64;
+            let _ = write!(out, "{}.{:06}", n / 1_000_000, n % 1_000_000);
+            return;
+        }
+    }
+    out.push_str(&fmt6(v));
+}
+
 /// Rounds to two decimals (the precision the server keeps for imported and interpolated coordinates).
 pub fn round2(v: f64) -> f64 {
     let r = (v * 100.0).round() / 100.0;
@@ -583,6 +604,56 @@ pub fn all_label_names(ds: &Dataset) -> Vec<(i64, &str)> {
 /// Counts of what a track contributes, for drop reports: (keyframes, tracks).
 pub fn track_is_kind(t: &Track, kind: ShapeType) -> bool {
     t.shapes.first().map(|s| s.kind) == Some(kind)
+}
+
+#[cfg(test)]
+mod fmt_tests {
+    use super::*;
+
+    fn check(v: f64) {
+        let mut s = String::new();
+        push_fmt6(&mut s, v);
+        assert_eq!(s, format!("{v:.6}"), "push_fmt6({v:e})");
+    }
+
+    #[test]
+    fn push_fmt6_equals_the_exact_formatter() {
+        // a deterministic spread of values: fractions of image sizes, near ties, edges, big and negative
+        let mut seed = 0x9e3779b97f4a7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200_000 {
+            let a = (next() % 100_000) as f64 / 100.0;
+            let b = (next() % 4000 + 1) as f64;
+            check(a / b);
+            check((next() % 2_000_000) as f64 / 1e6 + 5e-7); // ties in decimal, not in binary
+            check(f64::from_bits(next() % 0x4090_0000_0000_0000)); // any double in [0, 1024)
+        }
+        for v in [
+            0.0,
+            -0.0,
+            0.5,
+            1.0,
+            0.0000005,
+            0.0000015,
+            0.1234565,
+            999.9999995,
+            1e3,
+            1e9,
+            -1e-9,
+            -0.25,
+            123456789.5,
+            f64::NAN,
+            f64::INFINITY,
+            f64::MIN_POSITIVE,
+        ] {
+            check(v);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ pub mod common;
 
 use common::{
     all_label_names, check_unit, fields, first_error, flatten, image_ext, images_for,
-    number_frames, parse_class, parse_num, round2, strip_ext, ClassMap, ItemFrame, SizeResolver,
+    number_frames, parse_class, parse_num, push_fmt6, round2, strip_ext, ClassMap, ItemFrame,
+    SizeResolver,
 };
 use cvat_format_api::{
     Dataset, Diagnostic, Diagnostics, DropReport, Format, FormatError, FormatInfo, Frame, Input,
@@ -180,15 +181,17 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
                         continue;
                     }
                 };
-                // `%.6f` as Python prints it: Rust's `{:.6}` rounds the same way (see `fmt6`)
-                let _ = writeln!(
-                    lines,
-                    "{class} {:.6} {:.6} {:.6} {:.6}",
+                let _ = write!(lines, "{class}");
+                for v in [
                     (x0 + x1) / 2.0 / fw,
                     (y0 + y1) / 2.0 / fh,
                     (x1 - x0) / fw,
-                    (y1 - y0) / fh
-                );
+                    (y1 - y0) / fh,
+                ] {
+                    lines.push(' ');
+                    push_fmt6(&mut lines, v);
+                }
+                lines.push('\n');
                 drops.add("attribute values", sh.attributes);
                 if sh.occluded {
                     drops.add("occluded flags", 1);
