@@ -1588,6 +1588,36 @@ pub(crate) fn infer_keyframes(
     out
 }
 
+/// Stable sort of shapes by frame that moves each shape a few times at most: files usually list annotations
+/// image by image (nothing to do); otherwise the order is computed on (frame, index) pairs, not by
+/// shuffling 500,000 large structs through a merge sort.
+fn sort_by_frame(shapes: &mut [Shape]) {
+    if shapes.is_sorted_by_key(|s| s.frame) {
+        return;
+    }
+    let mut order: Vec<(u32, u32)> = shapes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.frame, i as u32))
+        .collect();
+    order.sort_unstable();
+    // apply the permutation in place, cycle by cycle (no second vector of shapes):
+    // afterwards shapes[k] is the shape that was at perm[k]
+    let mut perm: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
+    for i in 0..perm.len() {
+        let mut j = i;
+        loop {
+            let k = perm[j] as usize;
+            perm[j] = j as u32;
+            if k == i || k == j {
+                break;
+            }
+            shapes.swap(j, k);
+            j = k;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1629,35 +1659,5 @@ mod tests {
             got,
             cvat_format_api::geometry::bitmap_to_cvat_rle(&bm).unwrap()
         );
-    }
-}
-
-/// Stable sort of shapes by frame that moves each shape a few times at most: files usually list annotations
-/// image by image (nothing to do); otherwise the order is computed on (frame, index) pairs, not by
-/// shuffling 500,000 large structs through a merge sort.
-fn sort_by_frame(shapes: &mut Vec<Shape>) {
-    if shapes.is_sorted_by_key(|s| s.frame) {
-        return;
-    }
-    let mut order: Vec<(u32, u32)> = shapes
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.frame, i as u32))
-        .collect();
-    order.sort_unstable();
-    // apply the permutation in place, cycle by cycle (no second vector of shapes):
-    // afterwards shapes[k] is the shape that was at perm[k]
-    let mut perm: Vec<u32> = order.into_iter().map(|(_, i)| i).collect();
-    for i in 0..perm.len() {
-        let mut j = i;
-        loop {
-            let k = perm[j] as usize;
-            perm[j] = j as u32;
-            if k == i || k == j {
-                break;
-            }
-            shapes.swap(j, k);
-            j = k;
-        }
     }
 }

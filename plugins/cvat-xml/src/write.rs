@@ -200,7 +200,9 @@ fn writable(kind: ShapeType, points: &[f64]) -> bool {
         ShapeType::Rectangle | ShapeType::Ellipse => points.len() == 4,
         ShapeType::Cuboid => points.len() == 16,
         ShapeType::Mask => points.len() >= 5,
-        ShapeType::Polygon | ShapeType::Polyline | ShapeType::Points => points.len() % 2 == 0,
+        ShapeType::Polygon | ShapeType::Polyline | ShapeType::Points => {
+            points.len().is_multiple_of(2)
+        }
         ShapeType::Skeleton => true,
     }
 }

@@ -1,7 +1,6 @@
 //! Inputs and outputs on disk: mapped reads, and the background writer of directory outputs.
 
 use cvat_format_api::{Input, Output, OutputKind, OutputSink};
-use std::io::Write;
 
 #[test]
 fn bytes_of_large_and_small_files_equal_their_contents() {
