@@ -113,6 +113,14 @@ pub fn forbidden() -> ApiError {
     ApiError::detail(403, "You do not have permission to perform this action.")
 }
 
+/// 403 unless `user` owns the resource or is an admin.
+pub fn may_see(owner_id: i64, user: &User) -> Result<(), ApiError> {
+    if owner_id != user.id && !user.is_superuser {
+        return Err(forbidden());
+    }
+    Ok(())
+}
+
 fn method_not_allowed(req: &Req) -> ApiError {
     ApiError::detail(405, format!("Method \"{}\" not allowed.", req.method))
 }
@@ -148,9 +156,7 @@ fn route(app: &App, req: &Req) -> R {
         ("GET", ["users"]) => users_list(app, req, &user),
         ("GET", ["users", id]) => {
             let id = parse_id(id, "User")?;
-            if id != user.id && !user.is_superuser {
-                return Err(forbidden());
-            }
+            may_see(id, &user)?;
             let conn = app.db();
             let u = db::user_by_id(&conn, id)?.ok_or_else(|| ApiError::not_found("User"))?;
             Ok(Resp::json(200, &user_json(req, &u, true)))
@@ -743,9 +749,7 @@ pub fn get_project(conn: &Connection, id: i64, user: &User) -> Result<ProjectRow
         )
         .optional()?
         .ok_or_else(|| ApiError::not_found("Project"))?;
-    if p.owner_id != user.id && !user.is_superuser {
-        return Err(forbidden());
-    }
+    may_see(p.owner_id, user)?;
     Ok(p)
 }
 

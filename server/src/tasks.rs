@@ -1,7 +1,7 @@
 //! Tasks, their data (upload flows, TUS, frames, chunks, preview), annotations, export/import/backup
 //! endpoints, and jobs.
 
-use crate::api::{self, forbidden, parse_id, LabelOwner, R};
+use crate::api::{self, parse_id, LabelOwner, R};
 use crate::db::User;
 use crate::http::{ApiError, Req, Resp};
 use crate::{media, util, worker, App};
@@ -97,9 +97,7 @@ pub fn load_task(conn: &Connection, id: i64) -> Result<Option<TaskRow>, ApiError
 /// The task, if it exists (404) and the user may see it (403).
 pub fn get_task(conn: &Connection, id: i64, user: &User) -> Result<TaskRow, ApiError> {
     let t = load_task(conn, id)?.ok_or_else(|| ApiError::not_found("Task"))?;
-    if t.owner_id != user.id && !user.is_superuser {
-        return Err(forbidden());
-    }
+    api::may_see(t.owner_id, user)?;
     Ok(t)
 }
 
@@ -1009,9 +1007,7 @@ fn task_frames(
     let Some((owner_id, quality, version)) = row else {
         return Err(ApiError::not_found("Task"));
     };
-    if owner_id != user.id && !user.is_superuser {
-        return Err(forbidden());
-    }
+    api::may_see(owner_id, user)?;
     let cached = {
         let cache = app.frames_cache.lock().unwrap_or_else(|p| p.into_inner());
         cache
@@ -1033,15 +1029,21 @@ fn task_frames(
     Ok((frames, t.image_quality))
 }
 
-/// `GET /api/tasks/{id}/data?type=frame`: one frame, as uploaded (`original`) or re-encoded.
-fn frame_get(app: &App, req: &Req, user: &User, task_id: i64) -> R {
-    let (frames, image_quality) = task_frames(app, task_id, user)?;
+/// The `quality` query parameter of data requests (default `compressed`).
+fn quality_param(req: &Req) -> Result<&str, ApiError> {
     let quality = req.q("quality").unwrap_or("compressed");
     if !["compressed", "original"].contains(&quality) {
         return Err(ApiError::bad(format!(
             "Wrong quality '{quality}'; use 'compressed' or 'original'"
         )));
     }
+    Ok(quality)
+}
+
+/// `GET /api/tasks/{id}/data?type=frame`: one frame, as uploaded (`original`) or re-encoded.
+fn frame_get(app: &App, req: &Req, user: &User, task_id: i64) -> R {
+    let (frames, image_quality) = task_frames(app, task_id, user)?;
+    let quality = quality_param(req)?;
     let n = req.q("number").unwrap_or("");
     let idx = n
         .parse::<i64>()
@@ -1080,12 +1082,7 @@ fn data_get(app: &App, req: &Req, user: &User, task_id: i64) -> R {
     };
     let frames = t.frames();
     let kind = req.q("type").unwrap_or("");
-    let quality = req.q("quality").unwrap_or("compressed");
-    if !["compressed", "original"].contains(&quality) {
-        return Err(ApiError::bad(format!(
-            "Wrong quality '{quality}'; use 'compressed' or 'original'"
-        )));
-    }
+    let quality = quality_param(req)?;
     match kind {
         "chunk" => {
             let chunk_size = t.meta_i64("chunk_size", 72).max(1) as usize;
