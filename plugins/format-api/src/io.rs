@@ -279,11 +279,11 @@ impl Input {
             _ => return self.read(rel).map(Bytes::Owned),
         };
         let f = File::open(&path).map_err(|e| FormatError::io(self.display(rel), e))?;
-        let len = f
+        let meta = f
             .metadata()
-            .map_err(|e| FormatError::io(self.display(rel), e))?
-            .len();
-        if len >= MAP_AT_LEAST && f.metadata().is_ok_and(|m| m.is_file()) {
+            .map_err(|e| FormatError::io(self.display(rel), e))?;
+        let len = meta.len();
+        if len >= MAP_AT_LEAST && meta.is_file() {
             // SAFETY: the map is read-only and private to this process; see the doc comment about
             // files truncated by someone else meanwhile.
             if let Ok(m) = unsafe { memmap2::Mmap::map(&f) } {
@@ -378,10 +378,26 @@ pub trait OutputSink {
     /// files overlaps with formatting them. An error of the background writer surfaces at a later call
     /// or at [`Output::commit`].
     fn write_file(&mut self, rel: &str, data: Vec<u8>) -> Result<()> {
-        self.file(rel)?
-            .write_all(&data)
-            .map_err(|e| FormatError::io(rel, e))
+        write_whole(self, rel, &data)
     }
+}
+
+/// `rel` written in one go through [`OutputSink::file`].
+fn write_whole<S: OutputSink + ?Sized>(sink: &mut S, rel: &str, data: &[u8]) -> Result<()> {
+    sink.file(rel)?
+        .write_all(data)
+        .map_err(|e| FormatError::io(rel, e))
+}
+
+/// Creates the parent directory of `path` unless `made` says it already exists.
+fn make_parent(made: &mut std::collections::HashSet<PathBuf>, path: &Path) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        if !made.contains(parent) {
+            fs::create_dir_all(parent)?;
+            made.insert(parent.to_path_buf());
+        }
+    }
+    Ok(())
 }
 
 /// Collects files in memory.
@@ -487,15 +503,8 @@ impl DirWriter {
                 if failed.is_some() {
                     continue; // keep draining so that the sender never blocks; the first error is kept
                 }
-                let r = (|| -> io::Result<()> {
-                    if let Some(parent) = path.parent() {
-                        if !made.contains(parent) {
-                            fs::create_dir_all(parent)?;
-                            made.insert(parent.to_path_buf());
-                        }
-                    }
-                    File::create(&path)?.write_all(&data)
-                })();
+                let r = make_parent(&mut made, &path)
+                    .and_then(|()| File::create(&path)?.write_all(&data));
                 if let Err(e) = r {
                     failed = Some((path, e));
                 }
@@ -716,10 +725,7 @@ impl OutputSink for Output {
             ..
         } = &mut self.target
         else {
-            return self
-                .file(rel)?
-                .write_all(&data)
-                .map_err(|e| FormatError::io(rel, e));
+            return write_whole(self, rel, &data);
         };
         safe_rel(rel)?;
         let disp = self.dest.display().to_string();
@@ -774,12 +780,7 @@ impl OutputSink for Output {
                     f.flush().map_err(|e| FormatError::io(&disp, e))?;
                 }
                 let path = self.temp.join(rel);
-                if let Some(parent) = path.parent() {
-                    if !made.contains(parent) {
-                        fs::create_dir_all(parent).map_err(|e| FormatError::io(&disp, e))?;
-                        made.insert(parent.to_path_buf());
-                    }
-                }
+                make_parent(made, &path).map_err(|e| FormatError::io(&disp, e))?;
                 let f = File::create(&path).map_err(|e| FormatError::io(&disp, e))?;
                 // many small files (one per frame) are usual here: a modest buffer each
                 Ok(current.insert(BufWriter::with_capacity(64 * 1024, f)))
