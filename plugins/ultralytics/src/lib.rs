@@ -21,8 +21,8 @@ use cvat_format_api::{
     TrackedShape, WriteOptions,
 };
 use cvat_format_yolo::common::{
-    check_unit, fields, first_error, flatten, fmt6, image_ext, images_for, number_frames,
-    parse_class, parse_num, round2, strip_ext, ClassMap, Field, FlatShape, FrameIndex, ItemFrame,
+    check_unit, fields, first_error, flatten, image_ext, images_for, number_frames, parse_class,
+    parse_num, push_fmt6, round2, strip_ext, ClassMap, Field, FlatShape, FrameIndex, ItemFrame,
     SizeResolver,
 };
 use std::collections::BTreeMap;
@@ -369,7 +369,7 @@ fn line_for(
     let mut line = class.to_string();
     let mut push = |v: f64| {
         line.push(' ');
-        line.push_str(&fmt6(v));
+        push_fmt6(&mut line, v);
     };
     match kind {
         Kind::Detection | Kind::DetectionTrack => {
@@ -424,9 +424,9 @@ fn line_for(
                 let mut l = class.to_string();
                 for p in poly.chunks_exact(2) {
                     l.push(' ');
-                    l.push_str(&fmt6(p[0] / w));
+                    push_fmt6(&mut l, p[0] / w);
                     l.push(' ');
-                    l.push_str(&fmt6(p[1] / h));
+                    push_fmt6(&mut l, p[1] / h);
                 }
                 lines.push(l);
             }
@@ -483,7 +483,11 @@ fn line_for(
                 (0.0, 0.0, 0),
                 kpts.saturating_sub(pts.len()),
             )) {
-                line.push_str(&format!(" {} {} {v}", fmt6(x / w), fmt6(y / h)));
+                line.push(' ');
+                push_fmt6(&mut line, x / w);
+                line.push(' ');
+                push_fmt6(&mut line, y / h);
+                line.push_str(&format!(" {v}"));
             }
         }
         Kind::Classification => {}
