@@ -213,6 +213,25 @@ impl Diagnostics {
             self.push(d);
         }
     }
+    /// How many are kept; the others are only counted.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+    /// Appends `other` (collected apart, e.g. by another thread), each kept item passed through `map`;
+    /// the items `other` only counted are counted here too.
+    pub fn absorb(&mut self, other: Diagnostics, mut map: impl FnMut(Diagnostic) -> Diagnostic) {
+        let (mut errors, mut warnings) = (other.errors, other.warnings);
+        for d in other.items {
+            match d.severity {
+                Severity::Error => errors = errors.saturating_sub(1),
+                Severity::Warning => warnings = warnings.saturating_sub(1),
+                Severity::Info => {}
+            }
+            self.push(map(d));
+        }
+        self.errors += errors;
+        self.warnings += warnings;
+    }
 }
 
 /// The error every format operation returns.

@@ -486,51 +486,111 @@ enum Target {
     },
 }
 
-/// A thread that creates the files handed to it (whole contents) under a directory.
+/// Threads that create the files handed to them (whole contents) under a directory. Creating a small
+/// file costs a few syscalls that dominate exports of many small files (YOLO writes one per frame), and
+/// they run in parallel even within one directory: two threads create 50,000 files in half the time of one.
 struct DirWriter {
-    tx: Option<std::sync::mpsc::SyncSender<(PathBuf, Vec<u8>)>>,
-    handle: Option<std::thread::JoinHandle<std::result::Result<(), (PathBuf, io::Error)>>>,
+    /// one bounded queue per thread: memory stays bounded when formatting outpaces the file system
+    txs: Vec<std::sync::mpsc::SyncSender<FileBatch>>,
+    /// per thread, the files not yet handed over: they go in batches (one wake-up of a thread per
+    /// batch, not per file). A path always goes to the same thread, so that a file written twice ends
+    /// with its last contents, as when one thread writes everything.
+    batches: Vec<FileBatch>,
+    handles: Vec<std::thread::JoinHandle<std::result::Result<(), (PathBuf, io::Error)>>>,
+}
+
+/// Files (path, whole contents) handed to a [`DirWriter`] thread at once.
+type FileBatch = Vec<(PathBuf, Vec<u8>)>;
+
+/// Files per batch handed to a [`DirWriter`] thread.
+const DIR_WRITER_BATCH: usize = 64;
+
+/// How many threads a [`DirWriter`] runs: the machine's cores, at most 4.
+fn dir_writer_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 4)
 }
 
 impl DirWriter {
     fn start() -> DirWriter {
-        // a bounded queue: memory stays bounded when formatting outpaces the file system
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, Vec<u8>)>(512);
-        let handle = std::thread::spawn(move || {
-            let mut made: std::collections::HashSet<PathBuf> = Default::default();
-            let mut failed = None;
-            for (path, data) in rx {
-                if failed.is_some() {
-                    continue; // keep draining so that the sender never blocks; the first error is kept
+        let n = dir_writer_threads();
+        let mut txs = Vec::with_capacity(n);
+        let mut handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<FileBatch>(8);
+            txs.push(tx);
+            handles.push(std::thread::spawn(move || {
+                // each thread creates a directory at most once (create_dir_all tolerates another
+                // thread having made it first)
+                let mut made: std::collections::HashSet<PathBuf> = Default::default();
+                let mut failed = None;
+                for (path, data) in rx.into_iter().flatten() {
+                    if failed.is_some() {
+                        continue; // keep draining so that the sender never blocks; the first error is kept
+                    }
+                    let r = make_parent(&mut made, &path)
+                        .and_then(|()| File::create(&path)?.write_all(&data));
+                    if let Err(e) = r {
+                        failed = Some((path, e));
+                    }
                 }
-                let r = make_parent(&mut made, &path)
-                    .and_then(|()| File::create(&path)?.write_all(&data));
-                if let Err(e) = r {
-                    failed = Some((path, e));
+                match failed {
+                    Some(f) => Err(f),
+                    None => Ok(()),
                 }
-            }
-            match failed {
-                Some(f) => Err(f),
-                None => Ok(()),
-            }
-        });
+            }));
+        }
         DirWriter {
-            tx: Some(tx),
-            handle: Some(handle),
+            txs,
+            batches: (0..n).map(|_| Vec::new()).collect(),
+            handles,
         }
     }
 
-    /// Waits for every queued file; the first error, if any.
-    fn finish(&mut self) -> std::result::Result<(), (PathBuf, io::Error)> {
-        self.tx = None;
-        match self.handle.take().map(|h| h.join()) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(e),
-            Some(Err(_)) => Err((
-                PathBuf::new(),
-                io::Error::other("the background file writer panicked"),
-            )),
+    /// Queues one file; false when a thread has stopped (it can only have failed).
+    fn send(&mut self, path: PathBuf, data: Vec<u8>) -> bool {
+        use std::hash::{Hash, Hasher};
+        if self.batches.is_empty() {
+            return false;
         }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        path.hash(&mut h);
+        let i = (h.finish() % self.batches.len() as u64) as usize;
+        self.batches[i].push((path, data));
+        self.batches[i].len() < DIR_WRITER_BATCH || self.flush(i)
+    }
+
+    /// Hands thread `i` its batch.
+    fn flush(&mut self, i: usize) -> bool {
+        let (Some(batch), Some(tx)) = (self.batches.get_mut(i), self.txs.get(i)) else {
+            return false;
+        };
+        batch.is_empty() || tx.send(std::mem::take(batch)).is_ok()
+    }
+
+    /// Waits for every queued file; the first error, if any (in thread order).
+    fn finish(&mut self) -> std::result::Result<(), (PathBuf, io::Error)> {
+        for i in 0..self.batches.len() {
+            let _ = self.flush(i);
+        }
+        self.batches.clear();
+        self.txs.clear();
+        let mut first = Ok(());
+        for h in self.handles.drain(..) {
+            let r = match h.join() {
+                Ok(r) => r,
+                Err(_) => Err((
+                    PathBuf::new(),
+                    io::Error::other("the background file writer panicked"),
+                )),
+            };
+            if first.is_ok() {
+                first = r;
+            }
+        }
+        first
     }
 }
 
@@ -733,10 +793,7 @@ impl OutputSink for Output {
             f.flush().map_err(|e| FormatError::io(&disp, e))?;
         }
         let w = background.get_or_insert_with(DirWriter::start);
-        let sent = match &w.tx {
-            Some(tx) => tx.send((self.temp.join(rel), data)).is_ok(),
-            None => false,
-        };
+        let sent = w.send(self.temp.join(rel), data);
         if !sent {
             // the writer stopped early: it can only be an error
             let r = w.finish();

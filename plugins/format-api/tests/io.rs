@@ -96,3 +96,25 @@ fn unsafe_paths_are_refused_by_write_file() {
     assert!(out.write_file("../escape.txt", b"x".to_vec()).is_err());
     assert!(out.write_file("/abs.txt", b"x".to_vec()).is_err());
 }
+
+#[test]
+fn a_file_written_twice_in_the_background_keeps_its_last_contents() {
+    // the writer threads take files in batches; a path must always reach the same thread
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out");
+    let mut out = Output::create(&dest, OutputKind::Dir).unwrap();
+    for round in 0..3 {
+        for i in 0..700 {
+            out.write_file(
+                &format!("d{}/{i}.txt", i % 7),
+                format!("{round}").into_bytes(),
+            )
+            .unwrap();
+        }
+    }
+    out.commit().unwrap();
+    for i in 0..700 {
+        let p = dest.join(format!("d{}/{i}.txt", i % 7));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "2", "{}", p.display());
+    }
+}
