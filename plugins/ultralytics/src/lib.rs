@@ -373,7 +373,7 @@ fn line_for(
     };
     match kind {
         Kind::Detection | Kind::DetectionTrack => {
-            let [x0, y0, x1, y1] = match sh.points.as_slice() {
+            let [x0, y0, x1, y1] = match &*sh.points {
                 [a, b, c, d] => [*a, *b, *c, *d],
                 _ => {
                     drops.add("rectangles with malformed points", 1);

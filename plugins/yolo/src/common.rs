@@ -14,6 +14,7 @@ use cvat_format_api::{
     Dataset, Diagnostic, Diagnostics, FormatError, Frame, Input, Label, LabelType, Location,
     ReadOptions, Severity, ShapeType, Track, TrackedShape,
 };
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
@@ -55,23 +56,25 @@ pub fn round2(v: f64) -> f64 {
 
 /// A skeleton element on one frame, after track interpolation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FlatElement {
+pub struct FlatElement<'a> {
     pub label_id: i64,
-    pub points: Vec<f64>,
+    /// Borrowed from the dataset for shapes, owned for interpolated track frames.
+    pub points: Cow<'a, [f64]>,
     pub occluded: bool,
     pub outside: bool,
 }
 
 /// One annotation on one frame, as the server hands it to the exporters.
 #[derive(Debug, Clone, PartialEq)]
-pub struct FlatShape {
+pub struct FlatShape<'a> {
     pub label_id: i64,
     pub kind: ShapeType,
-    pub points: Vec<f64>,
+    /// Borrowed from the dataset for shapes, owned for interpolated track frames.
+    pub points: Cow<'a, [f64]>,
     pub rotation: f64,
     pub occluded: bool,
     pub z_order: i64,
-    pub elements: Vec<FlatElement>,
+    pub elements: Vec<FlatElement<'a>>,
     /// Index of the track in `Dataset::tracks` this shape comes from.
     pub track: Option<usize>,
     /// Attribute values carried by the shape (for drop counts).
@@ -81,7 +84,7 @@ pub struct FlatShape {
 /// Every visible shape of `ds` per frame number, tracks flattened over `0..frame_count` (frames after
 /// the last keyframe continue it until the end of the task, as the server does), each frame's list in
 /// the server's export order.
-pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape>> {
+pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape<'_>>> {
     let end = frame_count(ds);
     let mut out: BTreeMap<u32, Vec<FlatShape>> = BTreeMap::new();
     for s in &ds.shapes {
@@ -91,7 +94,7 @@ pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape>> {
         out.entry(s.frame).or_default().push(FlatShape {
             label_id: s.label_id,
             kind: s.kind,
-            points: s.points.clone(),
+            points: Cow::Borrowed(&s.points),
             rotation: s.rotation,
             occluded: s.occluded,
             z_order: s.z_order,
@@ -100,7 +103,7 @@ pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape>> {
                 .iter()
                 .map(|e| FlatElement {
                     label_id: e.label_id,
-                    points: e.points.clone(),
+                    points: Cow::Borrowed(&e.points),
                     occluded: e.occluded,
                     outside: e.outside,
                 })
@@ -126,7 +129,7 @@ pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape>> {
                 .filter_map(|(label_id, m)| {
                     m.get(&frame).map(|es| FlatElement {
                         label_id: *label_id,
-                        points: es.points.clone(),
+                        points: Cow::Owned(es.points.clone()),
                         occluded: es.occluded,
                         outside: es.outside,
                     })
@@ -135,7 +138,7 @@ pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape>> {
             out.entry(frame).or_default().push(FlatShape {
                 label_id: t.label_id,
                 kind: ts.kind,
-                points: ts.points,
+                points: Cow::Owned(ts.points),
                 rotation: ts.rotation,
                 occluded: ts.occluded,
                 z_order: ts.z_order,

@@ -174,7 +174,7 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
                     ));
                 }
                 let (fw, fh) = (f.width as f64, f.height as f64);
-                let [x0, y0, x1, y1] = match sh.points.as_slice() {
+                let [x0, y0, x1, y1] = match &*sh.points {
                     [a, b, c, d] => [*a, *b, *c, *d],
                     _ => {
                         drops.add("rectangles with malformed points", 1);
