@@ -375,16 +375,26 @@ pub fn convert(registry: &Registry, req: &ConvertRequest<'_>) -> Result<ConvertR
     drop(input);
 
     let kind = OutputKind::for_path(req.output);
-    let drops = write_atomically(to, &dataset, req.output, kind, &req.write)?;
+    let drops = write_atomically(to, &dataset, req.output, kind, &req.write);
+    let counts = Counts::of(&dataset);
+    // freeing half a million shapes takes tens of milliseconds: the caller need not wait for it
+    drop_in_background(dataset);
     Ok(ConvertReport {
         from: from.info.name.clone(),
         from_detected: detected,
         to: to.info.name.clone(),
-        counts: Counts::of(&dataset),
-        drops,
+        counts,
+        drops: drops?,
         output: req.output.to_path_buf(),
         output_kind: kind,
     })
+}
+
+/// Drops `value` on another thread (or here, when no thread can be started).
+fn drop_in_background<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new()
+        .name("drop".to_string())
+        .spawn(move || drop(value));
 }
 
 /// Writes `dataset` as format `to` into `dest` through an atomic [`Output`].
