@@ -10,6 +10,7 @@ pub mod interp;
 pub mod parse;
 pub mod raster;
 pub mod read;
+pub mod split;
 pub mod write;
 
 use cvat_format_api::{
@@ -153,30 +154,69 @@ fn find_files(input: &Input, task: Task) -> Result<Vec<(String, String)>> {
 }
 
 fn parse_all(input: &Input, task: Task, diags: &mut Diagnostics) -> Result<Vec<read::FileData>> {
+    parse_all_with(
+        input,
+        task,
+        diags,
+        split::threads(),
+        split::MIN_PARALLEL_BYTES,
+    )
+}
+
+/// [`parse_all`], large files parsed on `threads` threads (see [`split`]).
+fn parse_all_with(
+    input: &Input,
+    task: Task,
+    diags: &mut Diagnostics,
+    threads: usize,
+    min_parallel_bytes: usize,
+) -> Result<Vec<read::FileData>> {
     let mut files = Vec::new();
     for (rel, subset) in find_files(input, task)? {
         let name = input.display(&rel);
         let bytes = input.bytes(&rel)?;
         let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-        let mut names = parse::Interner::default();
-        let mut col = read::Collector::new(name.clone(), task, diags);
-        let raw = match parse::parse_file(&name, text, &mut col, &mut names) {
-            Ok(raw) => raw,
-            Err(d) => {
-                diags.push(*d);
-                continue;
+        let fd = match split::parse_parallel(
+            &name,
+            text,
+            task,
+            diags.limit(),
+            threads,
+            min_parallel_bytes,
+        ) {
+            Some(p) => {
+                diags.absorb(p.diags, |d| d);
+                read::report_duplicate_ids(&name, p.ann_ids, diags);
+                read::FileData {
+                    file: name,
+                    subset,
+                    raw: p.raw,
+                    store: p.store,
+                    names: p.names,
+                }
+            }
+            None => {
+                let mut names = parse::Interner::default();
+                let mut col = read::Collector::new(name.clone(), task, diags);
+                let raw = match parse::parse_file(&name, text, &mut col, &mut names) {
+                    Ok(raw) => raw,
+                    Err(d) => {
+                        diags.push(*d);
+                        continue;
+                    }
+                };
+                col.report_duplicate_ids();
+                let store = std::mem::take(&mut col.store);
+                read::FileData {
+                    file: name,
+                    subset,
+                    raw,
+                    store,
+                    names,
+                }
             }
         };
         drop(bytes);
-        col.report_duplicate_ids();
-        let store = std::mem::take(&mut col.store);
-        let fd = read::FileData {
-            file: name,
-            subset,
-            raw,
-            store,
-            names,
-        };
         read::check_file(&fd, task, diags);
         files.push(fd);
     }

@@ -520,6 +520,8 @@ pub struct RawFile {
     /// Top-level keys of other COCO tasks (captions, panoptic `segments_info`...).
     pub other_task_hint: Option<String>,
     pub annotation_count: usize,
+    /// How many `annotations` keys the object has (more than one is suspicious).
+    pub annotation_lists: usize,
     pub not_an_object: bool,
 }
 
@@ -580,8 +582,8 @@ impl<'de> DeserializeSeed<'de> for AnnsSeed<'_> {
     }
 }
 
-struct AnnSeed<'s> {
-    names: &'s mut Interner,
+pub(crate) struct AnnSeed<'s> {
+    pub names: &'s mut Interner,
 }
 
 impl<'de> DeserializeSeed<'de> for AnnSeed<'_> {
@@ -705,6 +707,7 @@ impl<'de> DeserializeSeed<'de> for FileSeed<'_> {
                         "images" => f.images = map.next_value::<Option<Vec<RawImage>>>()?,
                         "categories" => f.categories = map.next_value::<Option<Vec<RawCat>>>()?,
                         "annotations" => {
+                            f.annotation_lists += 1;
                             f.has_annotations = map.next_value_seed(AnnsSeed {
                                 sink: &mut *s.sink,
                                 names: &mut *s.names,

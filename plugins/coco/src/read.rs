@@ -15,6 +15,7 @@ use cvat_format_api::{
     AttributeSpec, AttributeValue, Dataset, Diagnostic, Diagnostics, Frame, InputType, Label,
     LabelType, Location, ReadOptions, Shape, ShapeType, Source, Track, TrackedShape,
 };
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::HashMap;
 
 /// Where a shape read from an annotation came from, waiting for images and categories to be resolved
@@ -22,6 +23,11 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Meta {
     pub ann: u32,
+    /// `iscrowd`, kept here rather than as an attribute value: it becomes one only when the task's
+    /// labels declare an `is_crowd` attribute (an allocation less per annotation)
+    pub crowd: Option<bool>,
+    /// whether the shape's last attribute value is the annotation's `score`
+    pub scored: bool,
     pub image_id: i64,
     pub category_id: i64,
 }
@@ -35,8 +41,8 @@ const CHUNK: usize = 1 << 16;
 pub(crate) struct Store {
     chunks: Vec<Vec<Shape>>,
     pub meta: Vec<Meta>,
-    pub tracks: HashMap<u32, (TrackKey, bool)>,
-    pub rle_sizes: HashMap<u32, (u32, u32)>,
+    pub tracks: FxHashMap<u32, (TrackKey, bool)>,
+    pub rle_sizes: FxHashMap<u32, (u32, u32)>,
 }
 
 impl Store {
@@ -55,6 +61,36 @@ impl Store {
     }
     pub fn shapes(&self) -> impl Iterator<Item = &Shape> {
         self.chunks.iter().flatten()
+    }
+    /// Appends the shapes `other` read from the annotations that follow this store's: their annotation
+    /// indexes are shifted by `ann_base` and their attribute name indexes mapped through `names`
+    /// (`names[i]` = the index here of `other`'s name `i`).
+    pub fn append(&mut self, other: Store, ann_base: u32, names: &[u32]) {
+        let shape_base = self.meta.len() as u32;
+        let identity = names.iter().enumerate().all(|(i, n)| i as u32 == *n);
+        for mut chunk in other.chunks {
+            if !identity {
+                for a in chunk.iter_mut().flat_map(|s| s.attributes.iter_mut()) {
+                    let (n, kind) = (a.spec_id / 4, a.spec_id % 4);
+                    if let Some(&m) = names.get(n as usize) {
+                        a.spec_id = m as i64 * 4 + kind;
+                    }
+                }
+            }
+            self.chunks.push(chunk);
+        }
+        self.meta.extend(other.meta.into_iter().map(|m| Meta {
+            ann: m.ann + ann_base,
+            ..m
+        }));
+        self.tracks
+            .extend(other.tracks.into_iter().map(|(k, v)| (k + shape_base, v)));
+        self.rle_sizes.extend(
+            other
+                .rle_sizes
+                .into_iter()
+                .map(|(k, v)| (k + shape_base, v)),
+        );
     }
     /// The shapes in order, each chunk freed as soon as it is consumed.
     pub fn drain(&mut self) -> impl Iterator<Item = Shape> + '_ {
@@ -82,7 +118,6 @@ pub(crate) struct Collector<'d> {
     pub store: Store,
     /// (annotation id, index), for the duplicate check after the parse.
     pub ann_ids: Vec<(i64, u32)>,
-    is_crowd_name: Option<u32>,
     score_name: Option<u32>,
 }
 
@@ -94,7 +129,6 @@ impl<'d> Collector<'d> {
             diags,
             store: Store::default(),
             ann_ids: Vec::new(),
-            is_crowd_name: None,
             score_name: None,
         }
     }
@@ -176,8 +210,10 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
         return None;
     }
     let bw = (x1 - x0 + 1) as usize;
-    // the set pixels of each column of the box, as inclusive y intervals
-    let mut cols: Vec<Vec<(u64, u64)>> = vec![Vec::new(); bw];
+    // the set pixels of the box's columns, as inclusive y intervals, column after column (the counts
+    // are column-major, so the columns come in order): column x holds spans[first[x]..first[x + 1]]
+    let mut spans: Vec<(u64, u64)> = Vec::new();
+    let mut first: Vec<usize> = Vec::with_capacity(bw + 1);
     let mut pos = 0u64;
     for (i, &c) in counts.iter().enumerate() {
         let c = c as u64;
@@ -187,11 +223,21 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
             while p < end {
                 let (x, y) = (p / h64, p % h64);
                 let col_end = ((x + 1) * h64).min(end);
-                if let Some(col) = cols.get_mut((x - x0) as usize) {
-                    let ye = y + (col_end - p) - 1;
-                    match col.last_mut() {
-                        Some(last) if last.1 + 1 == y => last.1 = ye,
-                        _ => col.push((y, ye)),
+                let ye = y + (col_end - p) - 1;
+                let xi = (x - x0) as usize;
+                if xi < bw {
+                    if first.len() == xi + 1 {
+                        // the column of the previous run (which pushed a span into it): extend its
+                        // last interval if they touch
+                        match spans.last_mut() {
+                            Some(last) if last.1 + 1 == y => last.1 = ye,
+                            _ => spans.push((y, ye)),
+                        }
+                    } else {
+                        while first.len() <= xi {
+                            first.push(spans.len());
+                        }
+                        spans.push((y, ye));
                     }
                 }
                 p = col_end;
@@ -199,11 +245,15 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
         }
         pos += c;
     }
+    while first.len() <= bw {
+        first.push(spans.len());
+    }
+    let col = |x: usize| &spans[first[x]..first[x + 1]];
     // consecutive identical columns are scanned as one: a row is then a handful of runs
     let mut groups: Vec<(u64, usize)> = Vec::new(); // (width, index of the first column)
     for x in 0..bw {
         match groups.last_mut() {
-            Some((n, first)) if cols[*first] == cols[x] => *n += 1,
+            Some((n, f)) if col(*f) == col(x) => *n += 1,
             _ => groups.push((1, x)),
         }
     }
@@ -212,8 +262,8 @@ pub(crate) fn counts_to_cvat(counts: &[u32], h: u32, w: u32) -> Option<Vec<f64>>
     let mut cur = false;
     let mut run = 0u64;
     for y in y0..=y1 {
-        for (g, (n, first)) in groups.iter().enumerate() {
-            let col = &cols[*first];
+        for (g, (n, f)) in groups.iter().enumerate() {
+            let col = col(*f);
             let mut k = cursor[g];
             while k < col.len() && col[k].1 < y {
                 k += 1;
@@ -378,17 +428,13 @@ impl AnnSink for Collector<'_> {
             })
         };
         attrs.extend(at.other.iter().filter_map(|(n, v)| encode(*n, v)));
-        if let Some(c) = iscrowd {
-            let n = *self
-                .is_crowd_name
-                .get_or_insert_with(|| names.get("is_crowd"));
-            attrs.extend(encode(n, &Val::Bool(c)));
-        }
+        let mut scored = false;
         if let Some(s) = &a.score {
             match s.as_f64() {
                 Some(_) => {
                     let n = *self.score_name.get_or_insert_with(|| names.get("score"));
                     attrs.extend(encode(n, s));
+                    scored = true;
                 }
                 None => self.err(
                     ann_path(i, "score"),
@@ -518,7 +564,7 @@ impl AnnSink for Collector<'_> {
             ));
         }
         let n = shapes.len();
-        for (mut s, rle_size) in shapes {
+        for (k, (mut s, rle_size)) in shapes.into_iter().enumerate() {
             s.occluded = occluded;
             s.outside = outside;
             s.rotation = if s.kind == ShapeType::Rectangle {
@@ -528,11 +574,17 @@ impl AnnSink for Collector<'_> {
             };
             s.source = source.clone();
             s.group = if n > 1 { id.unwrap_or(0).max(1) } else { 0 };
-            s.attributes = attrs.clone();
+            s.attributes = if k + 1 == n {
+                std::mem::take(&mut attrs)
+            } else {
+                attrs.clone()
+            };
             let k = self.store.push(
                 s,
                 Meta {
                     ann: i as u32,
+                    crowd: iscrowd,
+                    scored,
                     image_id,
                     category_id,
                 },
@@ -547,24 +599,29 @@ impl AnnSink for Collector<'_> {
     }
 }
 
-impl Collector<'_> {
-    /// Reports annotation ids used more than once (a warning: the server ignores annotation ids).
-    pub fn report_duplicate_ids(&mut self) {
-        let mut ids = std::mem::take(&mut self.ann_ids);
-        ids.sort_unstable();
-        for w in ids.windows(2) {
-            if w[0].0 == w[1].0 {
-                let d = Diagnostic::warning(
-                    Location::json(&self.file, ann_path(w[1].1 as usize, "id")),
-                    "duplicate-id",
-                    format!(
-                        "annotation id {} is also used by $.annotations[{}]",
-                        w[1].0, w[0].1
-                    ),
-                );
-                self.diags.push(d);
-            }
+/// Reports annotation ids used more than once (a warning: the server ignores annotation ids); `ids` holds
+/// (annotation id, index in the annotations list).
+pub(crate) fn report_duplicate_ids(file: &str, mut ids: Vec<(i64, u32)>, diags: &mut Diagnostics) {
+    ids.sort_unstable();
+    for w in ids.windows(2) {
+        if w[0].0 == w[1].0 {
+            let d = Diagnostic::warning(
+                Location::json(file, ann_path(w[1].1 as usize, "id")),
+                "duplicate-id",
+                format!(
+                    "annotation id {} is also used by $.annotations[{}]",
+                    w[1].0, w[0].1
+                ),
+            );
+            diags.push(d);
         }
+    }
+}
+
+impl Collector<'_> {
+    /// Reports annotation ids used more than once.
+    pub fn report_duplicate_ids(&mut self) {
+        report_duplicate_ids(&self.file, std::mem::take(&mut self.ann_ids), self.diags);
     }
 
     fn polygon(&mut self, i: usize, k: usize, p: Nums) -> Option<Vec<f64>> {
@@ -768,7 +825,7 @@ pub(crate) fn check_file(fd: &FileData, task: Task, diags: &mut Diagnostics) {
             diags.push(d);
         }
     }
-    let mut seen = HashMap::new();
+    let mut seen = FxHashMap::default();
     for (i, im) in fd.raw.images.iter().flatten().enumerate() {
         let p = |f: &str| format!("$.images[{i}].{f}");
         match &im.id {
@@ -834,7 +891,7 @@ pub(crate) fn check_file(fd: &FileData, task: Task, diags: &mut Diagnostics) {
             }
         }
     }
-    let mut cats = HashMap::new();
+    let mut cats = FxHashMap::default();
     for (i, c) in fd.raw.categories.iter().flatten().enumerate() {
         let p = |f: &str| format!("$.categories[{i}].{f}");
         match &c.id {
@@ -937,14 +994,14 @@ pub(crate) fn build(
     let given = opts.labels.clone();
     let mut label_of_name: HashMap<String, i64> = HashMap::new();
     // (file index, category id) -> label id ; keypoint index -> sublabel id per label
-    let mut cat_label: Vec<HashMap<i64, i64>> = Vec::new();
-    let mut kp_sublabels: HashMap<i64, Vec<Option<i64>>> = HashMap::new();
-    let mut used_cats: Vec<std::collections::HashSet<i64>> = Vec::new();
+    let mut cat_label: Vec<FxHashMap<i64, i64>> = Vec::new();
+    let mut kp_sublabels: FxHashMap<i64, Vec<Option<i64>>> = FxHashMap::default();
+    let mut used_cats: Vec<FxHashSet<i64>> = Vec::new();
     // most keypoints any annotation of a category has (names are made up for unnamed ones)
-    let mut max_kp: Vec<HashMap<i64, usize>> = Vec::new();
+    let mut max_kp: Vec<FxHashMap<i64, usize>> = Vec::new();
     for fd in &files {
         used_cats.push(fd.store.meta.iter().map(|p| p.category_id).collect());
-        let mut m: HashMap<i64, usize> = HashMap::new();
+        let mut m: FxHashMap<i64, usize> = FxHashMap::default();
         for (p, s) in fd.store.meta.iter().zip(fd.store.shapes()) {
             let e = m.entry(p.category_id).or_default();
             *e = (*e).max(s.elements.len());
@@ -956,7 +1013,7 @@ pub(crate) fn build(
     }
     let mut next_id = ds.max_label_id() + 1;
     for (fi, fd) in files.iter().enumerate() {
-        let mut map = HashMap::new();
+        let mut map = FxHashMap::default();
         let mut cats: Vec<(i64, &parse::RawCat)> = fd
             .raw
             .categories
@@ -1116,13 +1173,13 @@ pub(crate) fn build(
         cat_label.push(map);
     }
     // ---- frames
-    let mut frame_of: Vec<HashMap<i64, u32>> = Vec::new();
-    let mut size_of: HashMap<u32, (u32, u32)> = HashMap::new();
+    let mut frame_of: Vec<FxHashMap<i64, u32>> = Vec::new();
+    let mut size_of: FxHashMap<u32, (u32, u32)> = FxHashMap::default();
     if let Some(frames) = &opts.frames {
         ds.frames = frames.clone();
     }
     for fd in &files {
-        let mut map = HashMap::new();
+        let mut map = FxHashMap::default();
         let mut images: Vec<(i64, usize, &parse::RawImage)> = fd
             .raw
             .images
@@ -1186,15 +1243,25 @@ pub(crate) fn build(
     // (label id, name index in file) -> spec id, per file
     let mut tracks: std::collections::BTreeMap<(usize, TrackKey), Vec<TrackPart>> =
         Default::default();
-    let mut created: HashMap<i64, HashMap<String, (i64, InputType)>> = HashMap::new();
+    let mut created: FxHashMap<i64, HashMap<String, (i64, InputType)>> = FxHashMap::default();
     let mut next_spec = ds.max_spec_id() + 1;
+    // label id -> the label (labels do not change in the loop below)
+    // (the first label with an id wins, and a label wins over a sublabel)
+    let mut label_of_id: FxHashMap<i64, &Label> = FxHashMap::default();
+    for l in ds
+        .labels
+        .iter()
+        .chain(ds.labels.iter().flat_map(|l| l.sublabels.iter()))
+    {
+        label_of_id.entry(l.id).or_insert(l);
+    }
     let total: usize = files.iter().map(|f| f.store.len()).sum();
     let mut shapes_out: Vec<Shape> = Vec::with_capacity(total);
     for (fi, fd) in files.into_iter().enumerate() {
         let FileData {
             file,
             mut store,
-            names,
+            mut names,
             ..
         } = fd;
         let meta = std::mem::take(&mut store.meta);
@@ -1203,6 +1270,8 @@ pub(crate) fn build(
         for (k, mut shape) in store.drain().enumerate() {
             let Some(&Meta {
                 ann,
+                crowd,
+                scored,
                 image_id,
                 category_id,
             }) = meta.get(k)
@@ -1211,7 +1280,18 @@ pub(crate) fn build(
             };
             let track = track_of.remove(&(k as u32));
             let rle_size = rle_sizes.get(&(k as u32)).copied();
-            let attrs = std::mem::take(&mut shape.attributes);
+            let mut attrs = std::mem::take(&mut shape.attributes);
+            if let (Some(c), Some(_)) = (crowd, &given) {
+                // `iscrowd` as the attribute value the server makes of it, before `score`
+                let at = attrs.len() - usize::from(scored && !attrs.is_empty());
+                attrs.insert(
+                    at,
+                    AttributeValue {
+                        spec_id: names.get("is_crowd") as i64 * 4 + KIND_BOOL,
+                        value: if c { "True" } else { "False" }.to_string(),
+                    },
+                );
+            }
             let i = ann as usize;
             let Some(&frame) = frame_of[fi].get(&image_id) else {
                 if !diags
@@ -1295,7 +1375,7 @@ pub(crate) fn build(
                 }
             }
             // attributes onto specs
-            let label_specs: Option<&Label> = find_label(&ds.labels, label_id);
+            let label_specs: Option<&Label> = label_of_id.get(&label_id).copied();
             let mut values: Vec<AttributeValue> = Vec::new();
             for av in attrs {
                 let (ni, code) = (av.spec_id / 4, av.spec_id % 4);
@@ -1542,15 +1622,6 @@ pub(crate) fn build(
     ds
 }
 
-fn find_label(labels: &[Label], id: i64) -> Option<&Label> {
-    labels.iter().find(|l| l.id == id).or_else(|| {
-        labels
-            .iter()
-            .flat_map(|l| l.sublabels.iter())
-            .find(|s| s.id == id)
-    })
-}
-
 /// The server's `_validate_track_shapes`: keeps keyframes, visibility changes and shapes after gaps;
 /// closes gaps and the end of the track with outside shapes.
 pub(crate) fn infer_keyframes(
@@ -1659,5 +1730,33 @@ mod tests {
             got,
             cvat_format_api::geometry::bitmap_to_cvat_rle(&bm).unwrap()
         );
+        // random masks, runs wrapping columns, empty columns inside the box
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let (h, w) = (1 + next(12) as u32, 1 + next(12) as u32);
+            let total = h as u64 * w as u64;
+            let mut counts = Vec::new();
+            let mut left = total;
+            while left > 0 {
+                let bound = 6 + next(2) * 2 * h as u64;
+                let c = next(bound).min(left);
+                counts.push(c as u32);
+                left -= c;
+            }
+            let wide: Vec<u64> = counts.iter().map(|c| *c as u64).collect();
+            let bm = cvat_format_api::geometry::coco_counts_to_bitmap(&wide, w, h).unwrap();
+            let want = cvat_format_api::geometry::bitmap_to_cvat_rle(&bm);
+            let got = counts_to_cvat(&counts, h, w);
+            assert_eq!(got, want, "counts {counts:?} h {h} w {w}");
+            checked += usize::from(got.is_some());
+        }
+        assert!(checked > 2000, "only {checked} non-empty masks");
     }
 }

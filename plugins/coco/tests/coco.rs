@@ -1,7 +1,9 @@
 //! Integration tests of the COCO formats: fidelity against the real server's exports of rich-A, reading
 //! them back as the server's re-import did, upstream samples, malformed files, truncation, round trips.
 
-use cvat_format_api::{Dataset, Format, Input, MemorySink, ReadOptions, WriteOptions};
+use cvat_format_api::{
+    AttributeSpec, Dataset, Format, Input, InputType, Label, MemorySink, ReadOptions, WriteOptions,
+};
 use cvat_format_coco::{Coco, CocoKeypoints};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -1319,4 +1321,72 @@ fn both_formats_register_under_the_server_names() {
     assert_eq!(reg.detect(&zip).unwrap().info.name, "COCO Keypoints 1.0");
     let zip = Input::open(&shared("cvat/exports/rich-A/export/COCO_1.0.zip")).unwrap();
     assert_eq!(reg.detect(&zip).unwrap().info.name, "COCO 1.0");
+}
+
+#[test]
+fn iscrowd_and_score_become_attribute_values_only_when_the_task_declares_them() {
+    let file = br#"{"images":[{"id":1,"width":100,"height":80,"file_name":"a.jpg"}],
+      "categories":[{"id":1,"name":"car"}],
+      "annotations":[
+        {"id":1,"image_id":1,"category_id":1,"iscrowd":0,"bbox":[1,2,3,4],"segmentation":[],
+         "score":0.5,"attributes":{"color":"red"}},
+        {"id":2,"image_id":1,"category_id":1,"iscrowd":1,"bbox":[1,2,3,4],"segmentation":[],
+         "attributes":{"color":"blue"}}]}"#;
+    let input = Input::from_bytes("instances_default.json", file.to_vec()).unwrap();
+    let spec = |id: i64, name: &str, input_type: InputType| AttributeSpec {
+        id,
+        name: name.to_string(),
+        mutable: false,
+        input_type,
+        default_value: String::new(),
+        values: Vec::new(),
+    };
+    let label = Label {
+        id: 7,
+        name: "car".to_string(),
+        attributes: vec![
+            spec(70, "color", InputType::Text),
+            spec(71, "is_crowd", InputType::Checkbox),
+            spec(72, "score", InputType::Number),
+        ],
+        ..Default::default()
+    };
+    let opts = ReadOptions::default().with_labels(vec![label]);
+    let ds = Coco.read(&input, &opts).unwrap();
+    let values = |k: usize| -> Vec<(i64, String)> {
+        ds.shapes[k]
+            .attributes
+            .iter()
+            .map(|a| (a.spec_id, a.value.clone()))
+            .collect()
+    };
+    // in the file's order, then is_crowd (a checkbox: lower case), then score
+    assert_eq!(
+        values(0),
+        vec![
+            (70, "red".to_string()),
+            (71, "false".to_string()),
+            (72, "0.5".to_string())
+        ]
+    );
+    assert_eq!(
+        values(1),
+        vec![(70, "blue".to_string()), (71, "true".to_string())]
+    );
+    // without the task's labels neither becomes an attribute
+    let ds = Coco.read(&input, &ReadOptions::default()).unwrap();
+    for s in &ds.shapes {
+        let names: Vec<&str> = s
+            .attributes
+            .iter()
+            .filter_map(|a| {
+                ds.labels
+                    .iter()
+                    .flat_map(|l| &l.attributes)
+                    .find(|x| x.id == a.spec_id)
+                    .map(|x| x.name.as_str())
+            })
+            .collect();
+        assert_eq!(names, vec!["color"]);
+    }
 }
