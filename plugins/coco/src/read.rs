@@ -164,14 +164,17 @@ impl<'d> Collector<'d> {
 }
 
 /// Shape geometry of one annotation, before the shape is built.
-fn bbox_points(b: &[f64]) -> Vec<f64> {
-    let (x, y, w, h) = (b[0], b[1], b[2], b[3]);
-    vec![
-        np_round2(x),
-        np_round2(y),
-        np_round2(x + w),
-        np_round2(y + h),
-    ]
+/// `[x, y, w, h]` → `[x0, y0, x1, y1]`, rounded as datumaro does (in place: no new vector per box).
+fn bbox_points(mut b: Vec<f64>) -> Vec<f64> {
+    if let [x, y, w, h] = b[..] {
+        b.copy_from_slice(&[
+            np_round2(x),
+            np_round2(y),
+            np_round2(x + w),
+            np_round2(y + h),
+        ]);
+    }
+    b
 }
 
 /// COCO column-major counts (over `h` x `w`) to a CVAT mask point list (tight box, row-major runs).
@@ -320,7 +323,7 @@ impl AnnSink for Collector<'_> {
             }
         };
         // bbox
-        let bbox: Option<Vec<f64>> = match &a.bbox {
+        let bbox: Option<Vec<f64>> = match std::mem::take(&mut a.bbox) {
             Nums::Missing => {
                 self.err(
                     ann_path(i, "bbox"),
@@ -366,7 +369,7 @@ impl AnnSink for Collector<'_> {
                     );
                     None
                 } else {
-                    Some(values.clone())
+                    Some(values)
                 }
             }
         };
@@ -537,7 +540,7 @@ impl AnnSink for Collector<'_> {
                                 None => ok = false,
                             }
                         }
-                    } else if let Some(b) = &bbox {
+                    } else if let Some(b) = bbox {
                         let mut s = blank_shape(ShapeType::Rectangle);
                         s.points = bbox_points(b);
                         shapes.push((s, None));
@@ -625,32 +628,33 @@ impl Collector<'_> {
     }
 
     fn polygon(&mut self, i: usize, k: usize, p: Nums) -> Option<Vec<f64>> {
-        let path = ann_path(i, &format!("segmentation[{k}]"));
+        // the path is only made for an error (most polygons have none)
+        let path = || ann_path(i, &format!("segmentation[{k}]"));
         match p {
             Nums::Missing => None,
             Nums::NotList(kind) => {
                 self.err(
-                    path,
+                    path(),
                     "field-type",
                     format!("a polygon must be a list of numbers, found {kind}"),
                 );
                 None
             }
             Nums::List { bad: true, .. } => {
-                self.err(path, "field-type", "a polygon must hold numbers only");
+                self.err(path(), "field-type", "a polygon must hold numbers only");
                 None
             }
             Nums::List { mut values, .. } => {
                 if values.len() % 2 != 0 {
                     self.err(
-                        path,
+                        path(),
                         "polygon-odd",
                         format!("polygon has invalid value count {}, which is not divisible by 2; values must be x, y pairs", values.len()),
                     );
                     None
                 } else if values.len() < 6 {
                     self.err(
-                        path,
+                        path(),
                         "polygon-too-few-points",
                         format!(
                             "polygon has invalid value count {}; expected at least 3 (x, y) pairs",
