@@ -21,8 +21,8 @@ use cvat_format_api::{
     TrackedShape, WriteOptions,
 };
 use cvat_format_yolo::common::{
-    check_unit, fields, first_error, flatten, image_ext, images_for, number_frames, parse_class,
-    parse_num, push_fmt6, round2, strip_ext, ClassMap, Field, FlatShape, FrameIndex, ItemFrame,
+    check_unit, fields, first_error, image_ext, images_for, number_frames, parse_class, parse_num,
+    push_fmt6, round2, strip_ext, ClassMap, Field, Flat, FlatShape, FrameIndex, ItemFrame,
     SizeResolver,
 };
 use std::collections::BTreeMap;
@@ -281,13 +281,14 @@ fn write(kind: Kind, ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropRepor
             .map_err(io_err(&rel))?;
     }
 
-    let flat = flatten(ds);
+    let flat = Flat::new(ds);
+    let mut shapes = Vec::new();
     let idx = ds.label_index();
     for (s, list) in &subsets {
         for f in list {
-            let shapes = flat.get(&f.id).map(Vec::as_slice).unwrap_or(&[]);
+            flat.frame_into(f.id, &mut shapes);
             let mut lines = String::new();
-            for sh in shapes {
+            for sh in &shapes {
                 let Some(line) = line_for(kind, sh, f, &class_of, &idx, kpts, &mut drops)? else {
                     continue;
                 };
@@ -307,11 +308,10 @@ fn write(kind: Kind, ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropRepor
         }
     }
     let known: std::collections::HashSet<u32> = frames.iter().map(|f| f.id).collect();
-    for (frame, shapes) in &flat {
-        if !known.contains(frame) {
-            drops.add("shapes on frames missing from the frame list", shapes.len());
-        }
-    }
+    drops.add(
+        "shapes on frames missing from the frame list",
+        flat.count_where(|f| known.contains(&f)),
+    );
     drops.add("tags", ds.tags.len());
     if kind != Kind::DetectionTrack {
         drops.add(

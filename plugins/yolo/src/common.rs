@@ -1,7 +1,7 @@
 //! Pieces shared by the Darknet "YOLO 1.1" format and the "Ultralytics YOLO" family
 //! (`cvat-format-ultralytics` depends on this crate for them):
 //!
-//! - [`flatten`]: every visible annotation per frame, tracks interpolated the way the server does, in
+//! - [`Flat`]: every visible annotation per frame, tracks interpolated the way the server does, in
 //!   the server's export order (shapes, then tracks, stable-sorted by `z_order`).
 //! - [`fields`], [`parse_num`], [`parse_class`]: whitespace-separated text lines with 1-based columns.
 //! - [`SizeResolver`]: image sizes from the task's frame list or from images inside the input.
@@ -83,22 +83,102 @@ pub struct FlatShape<'a> {
 
 /// Every visible shape of `ds` per frame number, tracks flattened over `0..frame_count` (frames after
 /// the last keyframe continue it until the end of the task, as the server does), each frame's list in
-/// the server's export order.
-pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape<'_>>> {
-    let end = frame_count(ds);
-    let mut out: BTreeMap<u32, Vec<FlatShape>> = BTreeMap::new();
-    for s in &ds.shapes {
-        if s.outside {
-            continue;
+/// the server's export order: the frame's shapes in dataset order, then its track shapes in track
+/// order, stably sorted by z-order. Shapes are not copied: a frame's list is made when asked for
+/// ([`Flat::frame_into`]), so exporting 500,000 shapes needs no second copy of them.
+pub struct Flat<'a> {
+    ds: &'a Dataset,
+    /// Indexes into `ds.shapes` of the visible shapes, by (frame, index).
+    statics: Vec<u32>,
+    /// The interpolated track shapes per frame.
+    tracks: BTreeMap<u32, Vec<FlatShape<'a>>>,
+}
+
+impl<'a> Flat<'a> {
+    pub fn new(ds: &'a Dataset) -> Flat<'a> {
+        let mut statics: Vec<u32> = (0..ds.shapes.len() as u32)
+            .filter(|&i| !ds.shapes[i as usize].outside)
+            .collect();
+        // readers usually give shapes in frame order already: then there is nothing to sort
+        if !statics.is_sorted_by_key(|&i| ds.shapes[i as usize].frame) {
+            statics.sort_by_key(|&i| (ds.shapes[i as usize].frame, i));
         }
-        out.entry(s.frame).or_default().push(FlatShape {
-            label_id: s.label_id,
-            kind: s.kind,
-            points: Cow::Borrowed(&s.points),
-            rotation: s.rotation,
-            occluded: s.occluded,
-            z_order: s.z_order,
-            elements: s
+        Flat {
+            ds,
+            statics,
+            tracks: flatten_tracks(ds),
+        }
+    }
+
+    /// The shapes on frame `frame`, in export order, into `buf` (cleared first).
+    pub fn frame_into<'s>(&'s self, frame: u32, buf: &mut Vec<FlatShape<'s>>) {
+        buf.clear();
+        let shapes = &self.ds.shapes;
+        let start = self
+            .statics
+            .partition_point(|&i| shapes[i as usize].frame < frame);
+        for &i in &self.statics[start..] {
+            let s = &shapes[i as usize];
+            if s.frame != frame {
+                break;
+            }
+            buf.push(FlatShape {
+                label_id: s.label_id,
+                kind: s.kind,
+                points: Cow::Borrowed(&s.points),
+                rotation: s.rotation,
+                occluded: s.occluded,
+                z_order: s.z_order,
+                elements: s
+                    .elements
+                    .iter()
+                    .map(|e| FlatElement {
+                        label_id: e.label_id,
+                        points: Cow::Borrowed(&e.points),
+                        occluded: e.occluded,
+                        outside: e.outside,
+                    })
+                    .collect(),
+                track: None,
+                attributes: s.attributes.len()
+                    + s.elements.iter().map(|e| e.attributes.len()).sum::<usize>(),
+            });
+        }
+        if let Some(list) = self.tracks.get(&frame) {
+            buf.extend(list.iter().map(FlatShape::borrowed));
+        }
+        if buf.windows(2).any(|w| w[0].z_order != w[1].z_order) {
+            buf.sort_by_key(|s| s.z_order);
+        }
+    }
+
+    /// How many visible shapes lie on frames for which `known` is false.
+    pub fn count_where(&self, known: impl Fn(u32) -> bool) -> usize {
+        let shapes = &self.ds.shapes;
+        self.statics
+            .iter()
+            .filter(|&&i| !known(shapes[i as usize].frame))
+            .count()
+            + self
+                .tracks
+                .iter()
+                .filter(|(f, _)| !known(**f))
+                .map(|(_, l)| l.len())
+                .sum::<usize>()
+    }
+}
+
+impl FlatShape<'_> {
+    /// The same shape, its points and elements borrowed from this one.
+    fn borrowed(&self) -> FlatShape<'_> {
+        FlatShape {
+            label_id: self.label_id,
+            kind: self.kind,
+            points: Cow::Borrowed(&self.points),
+            rotation: self.rotation,
+            occluded: self.occluded,
+            z_order: self.z_order,
+            elements: self
                 .elements
                 .iter()
                 .map(|e| FlatElement {
@@ -108,11 +188,16 @@ pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape<'_>>> {
                     outside: e.outside,
                 })
                 .collect(),
-            track: None,
-            attributes: s.attributes.len()
-                + s.elements.iter().map(|e| e.attributes.len()).sum::<usize>(),
-        });
+            track: self.track,
+            attributes: self.attributes,
+        }
     }
+}
+
+/// The visible shapes of `ds`'s tracks per frame, interpolated over `0..frame_count`.
+fn flatten_tracks(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape<'static>>> {
+    let end = frame_count(ds);
+    let mut out: BTreeMap<u32, Vec<FlatShape>> = BTreeMap::new();
     for (ti, t) in ds.tracks.iter().enumerate() {
         let frames = interpolate_track(&t.shapes, end, false);
         let elements: Vec<(i64, BTreeMap<u32, TrackedShape>)> = t
@@ -147,9 +232,6 @@ pub fn flatten(ds: &Dataset) -> BTreeMap<u32, Vec<FlatShape<'_>>> {
                 attributes: t.attributes.len() + ts.attributes.len(),
             });
         }
-    }
-    for list in out.values_mut() {
-        list.sort_by_key(|s| s.z_order);
     }
     out
 }

@@ -14,9 +14,8 @@
 pub mod common;
 
 use common::{
-    all_label_names, check_unit, fields, first_error, flatten, image_ext, images_for,
-    number_frames, parse_class, parse_num, push_fmt6, round2, strip_ext, ClassMap, ItemFrame,
-    SizeResolver,
+    all_label_names, check_unit, fields, first_error, image_ext, images_for, number_frames,
+    parse_class, parse_num, push_fmt6, round2, strip_ext, ClassMap, Flat, ItemFrame, SizeResolver,
 };
 use cvat_format_api::{
     Dataset, Diagnostic, Diagnostics, DropReport, Format, FormatError, FormatInfo, Frame, Input,
@@ -138,7 +137,8 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
         writeln!(w, "{n}").map_err(io_err("obj.names"))?;
     }
 
-    let flat = flatten(ds);
+    let flat = Flat::new(ds);
+    let mut shapes = Vec::new();
     let mut other_kinds: BTreeMap<&str, usize> = BTreeMap::new();
     let mut lines = String::new();
     for (s, list) in &subsets {
@@ -152,9 +152,9 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
     for (s, list) in &subsets {
         for f in list {
             let rel = format!("obj_{s}_data/{}.txt", f.stem());
-            let shapes = flat.get(&f.id).map(Vec::as_slice).unwrap_or(&[]);
+            flat.frame_into(f.id, &mut shapes);
             lines.clear();
-            for sh in shapes {
+            for sh in &shapes {
                 if sh.kind != ShapeType::Rectangle {
                     *other_kinds.entry(sh.kind.as_str()).or_default() += 1;
                     continue;
@@ -208,11 +208,10 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
         drops.add(format!("{kind} shapes"), n);
     }
     let known: std::collections::HashSet<u32> = frames.iter().map(|f| f.id).collect();
-    for (frame, shapes) in &flat {
-        if !known.contains(frame) {
-            drops.add("shapes on frames missing from the frame list", shapes.len());
-        }
-    }
+    drops.add(
+        "shapes on frames missing from the frame list",
+        flat.count_where(|f| known.contains(&f)),
+    );
     drops.add("tags", ds.tags.len());
     let tracks = ds
         .tracks

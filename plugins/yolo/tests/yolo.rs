@@ -525,3 +525,91 @@ proptest! {
         }
     }
 }
+
+/// The per-frame lists as the exporters built them before `Flat` (a map of copies): the reference.
+fn flatten_by_copy(
+    ds: &Dataset,
+) -> BTreeMap<u32, Vec<(i64, ShapeType, Vec<f64>, i64, Option<usize>, usize)>> {
+    use cvat_format_yolo::common::{frame_count, interpolate_track};
+    let end = frame_count(ds);
+    let mut out: BTreeMap<u32, Vec<_>> = BTreeMap::new();
+    for s in ds.shapes.iter().filter(|s| !s.outside) {
+        let attrs =
+            s.attributes.len() + s.elements.iter().map(|e| e.attributes.len()).sum::<usize>();
+        out.entry(s.frame).or_default().push((
+            s.label_id,
+            s.kind,
+            s.points.clone(),
+            s.z_order,
+            None,
+            attrs,
+        ));
+    }
+    for (ti, t) in ds.tracks.iter().enumerate() {
+        for (frame, ts) in interpolate_track(&t.shapes, end, false) {
+            if !ts.outside {
+                let attrs = t.attributes.len() + ts.attributes.len();
+                out.entry(frame).or_default().push((
+                    t.label_id,
+                    ts.kind,
+                    ts.points,
+                    ts.z_order,
+                    Some(ti),
+                    attrs,
+                ));
+            }
+        }
+    }
+    for list in out.values_mut() {
+        list.sort_by_key(|s| s.3);
+    }
+    out
+}
+
+#[test]
+fn flat_gives_each_frame_the_shapes_in_export_order_without_copies() {
+    // rich-A (tracks, skeletons, outside shapes), its shapes shuffled out of frame order, z-orders
+    // mixed, and one shape on a frame the frame list lacks
+    let mut ds = rich_a();
+    let mut extra = ds.shapes[0].clone();
+    extra.frame = 40;
+    ds.shapes.push(extra);
+    ds.shapes.reverse();
+    let n = ds.shapes.len();
+    for (i, s) in ds.shapes.iter_mut().enumerate() {
+        s.z_order = (i * 7 % 3) as i64 - 1;
+        if i == n / 2 {
+            s.outside = true;
+        }
+    }
+    let want = flatten_by_copy(&ds);
+    let flat = cvat_format_yolo::common::Flat::new(&ds);
+    let mut buf = Vec::new();
+    let mut seen = 0;
+    for frame in 0..50 {
+        flat.frame_into(frame, &mut buf);
+        let got: Vec<_> = buf
+            .iter()
+            .map(|s| {
+                (
+                    s.label_id,
+                    s.kind,
+                    s.points.to_vec(),
+                    s.z_order,
+                    s.track,
+                    s.attributes,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            want.get(&frame).cloned().unwrap_or_default(),
+            "frame {frame}"
+        );
+        seen += got.len();
+    }
+    assert_eq!(seen, want.values().map(Vec::len).sum::<usize>());
+    assert!(seen > 20 && want.values().any(|l| l.iter().any(|s| s.4.is_some())));
+    let known: std::collections::HashSet<u32> = ds.frames.iter().map(|f| f.id).collect();
+    assert_eq!(flat.count_where(|f| known.contains(&f)), want[&40].len());
+}
