@@ -90,6 +90,9 @@ pub struct Flat<'a> {
     ds: &'a Dataset,
     /// Indexes into `ds.shapes` of the visible shapes, by (frame, index).
     statics: Vec<u32>,
+    /// (frame, where its shapes start in `statics`), one entry per frame with shapes, by frame: found
+    /// by a binary search that does not touch the shapes themselves.
+    starts: Vec<(u32, u32)>,
     /// The interpolated track shapes per frame.
     tracks: BTreeMap<u32, Vec<FlatShape<'a>>>,
 }
@@ -103,9 +106,17 @@ impl<'a> Flat<'a> {
         if !statics.is_sorted_by_key(|&i| ds.shapes[i as usize].frame) {
             statics.sort_by_key(|&i| (ds.shapes[i as usize].frame, i));
         }
+        let mut starts: Vec<(u32, u32)> = Vec::new();
+        for (k, &i) in statics.iter().enumerate() {
+            let frame = ds.shapes[i as usize].frame;
+            if starts.last().is_none_or(|(f, _)| *f != frame) {
+                starts.push((frame, k as u32));
+            }
+        }
         Flat {
             ds,
             statics,
+            starts,
             tracks: flatten_tracks(ds),
         }
     }
@@ -114,14 +125,19 @@ impl<'a> Flat<'a> {
     pub fn frame_into<'s>(&'s self, frame: u32, buf: &mut Vec<FlatShape<'s>>) {
         buf.clear();
         let shapes = &self.ds.shapes;
-        let start = self
-            .statics
-            .partition_point(|&i| shapes[i as usize].frame < frame);
-        for &i in &self.statics[start..] {
-            let s = &shapes[i as usize];
-            if s.frame != frame {
-                break;
+        let k = self.starts.partition_point(|(f, _)| *f < frame);
+        let range = match self.starts.get(k) {
+            Some(&(f, start)) if f == frame => {
+                let end = self
+                    .starts
+                    .get(k + 1)
+                    .map_or(self.statics.len(), |&(_, e)| e as usize);
+                start as usize..end
             }
+            _ => 0..0,
+        };
+        for &i in &self.statics[range] {
+            let s = &shapes[i as usize];
             buf.push(FlatShape {
                 label_id: s.label_id,
                 kind: s.kind,
