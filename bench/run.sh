@@ -43,36 +43,51 @@ fi
 out=${BENCH_OUT:-$work/out}
 trap 'rm -rf "$out"' EXIT
 
-# measure NAME RUNS CMD... : best wall time (s) and peak RSS (MB) over RUNS runs
-declare -A T M
+# measure NAME CMD... : one run; keeps the best wall time (s) and peak RSS (MB) of NAME so far
+declare -A T M ALL
 measure() {
-  local name=$1 runs=$2; shift 2
-  local best_t="" best_m=""
-  for _ in $(seq "$runs"); do
-    rm -rf "$out"; mkdir -p "$out"; sync
-    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > "$work/last.log" 2>&1 || {
-      echo "!! $name failed:" >&2; tail -20 "$work/last.log" >&2; exit 1; }
-    read -r t m < "$work/time.txt"
-    if [ -z "$best_t" ] || python3 -c "import sys; sys.exit(0 if $t < $best_t else 1)"; then best_t=$t; fi
-    if [ -z "$best_m" ] || [ "$m" -lt "$best_m" ]; then best_m=$m; fi
-  done
-  T[$name]=$best_t
-  M[$name]=$(python3 -c "print(round($best_m/1024,1))")
-  printf '%-34s %8.2f s %9.1f MB\n' "$name" "$best_t" "${M[$name]}" >&2
+  local name=$1; shift
+  rm -rf "$out"; mkdir -p "$out"; sync
+  /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" > "$work/last.log" 2>&1 || {
+    echo "!! $name failed:" >&2; tail -20 "$work/last.log" >&2; exit 1; }
+  local t m
+  read -r t m < "$work/time.txt"
+  m=$(python3 -c "print(round($m/1024,1))")
+  ALL[$name]="${ALL[$name]:-} $t"
+  if [ -z "${T[$name]:-}" ] || python3 -c "import sys; sys.exit(0 if $t < ${T[$name]} else 1)"; then T[$name]=$t; fi
+  if [ -z "${M[$name]:-}" ] || python3 -c "import sys; sys.exit(0 if $m < ${M[$name]} else 1)"; then M[$name]=$m; fi
+  printf '  %-34s %8.2f s %9.1f MB\n' "$name" "$t" "$m" >&2
 }
 
+# Rounds, each running every command once, so that each tool's runs are spread over the whole
+# benchmark: on a shared VM a slowdown lasting a few seconds would otherwise hit all the runs of a
+# ~1 s command in a row. The short commands run in 5 rounds, datumaro (20-90 s a run, which averages
+# such slowdowns out) in the first 2.
 echo "== running (input $input_mb MB, datumaro $datum_version)" >&2
-measure "serde_json typed parse" 3 "$baseline" "$input"
-measure "cvat-cli COCO->CVAT images" 3 "$cli" convert --from "COCO 1.0" --to "CVAT for images 1.1" "$input" "$out/annotations.xml"
-measure "cvat-cli COCO->YOLO" 3 "$cli" convert --from "COCO 1.0" --to "YOLO 1.1" "$input" "$out/yolo/"
-measure "datum COCO->CVAT" 2 "$venv/bin/datum" convert -if coco_instances -i "$input_dir" -f cvat -o "$out/cvat"
-measure "datum COCO->YOLO" 2 "$venv/bin/datum" convert -if coco_instances -i "$input_dir" -f yolo -o "$out/yolo"
+for round in 1 2 3 4 5; do
+  echo "round $round" >&2
+  measure "serde_json typed parse" "$baseline" "$input"
+  measure "cvat-cli COCO->CVAT images" "$cli" convert --from "COCO 1.0" --to "CVAT for images 1.1" "$input" "$out/annotations.xml"
+  measure "cvat-cli COCO->YOLO" "$cli" convert --from "COCO 1.0" --to "YOLO 1.1" "$input" "$out/yolo/"
+  if [ "$round" -le 2 ]; then
+    measure "datum COCO->CVAT" "$venv/bin/datum" convert -if coco_instances -i "$input_dir" -f cvat -o "$out/cvat"
+    measure "datum COCO->YOLO" "$venv/bin/datum" convert -if coco_instances -i "$input_dir" -f yolo -o "$out/yolo"
+  fi
+done
+echo >&2
+declare -A MED
+printf '%-34s %10s %10s %10s\n' "" "best" "median" "peak RSS" >&2
+for name in "serde_json typed parse" "cvat-cli COCO->CVAT images" "cvat-cli COCO->YOLO" "datum COCO->CVAT" "datum COCO->YOLO"; do
+  # shellcheck disable=SC2086
+  MED[$name]=$(python3 -c "import statistics, sys; print(statistics.median(map(float, sys.argv[1:])))" ${ALL[$name]})
+  printf '%-34s %8.2f s %8.2f s %7.1f MB\n' "$name" "${T[$name]}" "${MED[$name]}" "${M[$name]}" >&2
+done
 
 ratio() { python3 -c "print(f'{$1/$2:.1f}')"; }
 echo
-echo "input: $input ($input_mb MB), datumaro $datum_version, $(nproc) cores; outputs in $out; best of 3 runs (cvat-cli, serde) and of 2 (datum)"
-printf '%-60s %s\n' "COCO->CVAT: datumaro / cvat-cli (target >= 50x)" "$(ratio "${T[datum COCO->CVAT]}" "${T[cvat-cli COCO->CVAT images]}")x"
+echo "input: $input ($input_mb MB), datumaro $datum_version, $(nproc) cores; outputs in $out; best (and median) of 5 interleaved rounds (cvat-cli, serde) and of 2 (datum)"
+printf '%-60s %s\n' "COCO->CVAT: datumaro / cvat-cli (target >= 50x)" "$(ratio "${T[datum COCO->CVAT]}" "${T[cvat-cli COCO->CVAT images]}")x (medians: $(ratio "${MED[datum COCO->CVAT]}" "${MED[cvat-cli COCO->CVAT images]}")x)"
 printf '%-60s %s\n' "COCO->CVAT: cvat-cli / serde_json parse (target <= 2.5x)" "$(ratio "${T[cvat-cli COCO->CVAT images]}" "${T[serde_json typed parse]}")x"
 printf '%-60s %s\n' "COCO->CVAT: cvat-cli peak RSS / input (target < 3x)" "$(ratio "${M[cvat-cli COCO->CVAT images]}" "$input_mb")x"
-printf '%-60s %s\n' "COCO->YOLO: datumaro / cvat-cli (target >= 15x)" "$(ratio "${T[datum COCO->YOLO]}" "${T[cvat-cli COCO->YOLO]}")x"
+printf '%-60s %s\n' "COCO->YOLO: datumaro / cvat-cli (target >= 15x)" "$(ratio "${T[datum COCO->YOLO]}" "${T[cvat-cli COCO->YOLO]}")x (medians: $(ratio "${MED[datum COCO->YOLO]}" "${MED[cvat-cli COCO->YOLO]}")x)"
 printf '%-60s %s\n' "COCO->YOLO: cvat-cli peak RSS / input" "$(ratio "${M[cvat-cli COCO->YOLO]}" "$input_mb")x"
