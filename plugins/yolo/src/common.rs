@@ -12,7 +12,7 @@ use cvat_format_api::geometry::fmt_fixed;
 use cvat_format_api::imagesize::image_size;
 use cvat_format_api::{
     Dataset, Diagnostic, Diagnostics, FormatError, Frame, Input, Label, LabelType, Location,
-    ReadOptions, Severity, ShapeType, Track, TrackedShape,
+    ReadOptions, Severity, Shape, ShapeType, Track, TrackedShape,
 };
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -145,16 +145,7 @@ impl<'a> Flat<'a> {
                 rotation: s.rotation,
                 occluded: s.occluded,
                 z_order: s.z_order,
-                elements: s
-                    .elements
-                    .iter()
-                    .map(|e| FlatElement {
-                        label_id: e.label_id,
-                        points: Cow::Borrowed(&e.points),
-                        occluded: e.occluded,
-                        outside: e.outside,
-                    })
-                    .collect(),
+                elements: s.elements.iter().map(FlatElement::of).collect(),
                 track: None,
                 attributes: s.attributes.len()
                     + s.elements.iter().map(|e| e.attributes.len()).sum::<usize>(),
@@ -184,6 +175,27 @@ impl<'a> Flat<'a> {
     }
 }
 
+impl<'a> FlatElement<'a> {
+    /// A skeleton element of a shape, its points borrowed.
+    fn of(e: &'a Shape) -> FlatElement<'a> {
+        FlatElement {
+            label_id: e.label_id,
+            points: Cow::Borrowed(&e.points),
+            occluded: e.occluded,
+            outside: e.outside,
+        }
+    }
+    /// The same element, its points borrowed from this one.
+    fn borrowed(&self) -> FlatElement<'_> {
+        FlatElement {
+            label_id: self.label_id,
+            points: Cow::Borrowed(&self.points),
+            occluded: self.occluded,
+            outside: self.outside,
+        }
+    }
+}
+
 impl FlatShape<'_> {
     /// The same shape, its points and elements borrowed from this one.
     fn borrowed(&self) -> FlatShape<'_> {
@@ -194,16 +206,7 @@ impl FlatShape<'_> {
             rotation: self.rotation,
             occluded: self.occluded,
             z_order: self.z_order,
-            elements: self
-                .elements
-                .iter()
-                .map(|e| FlatElement {
-                    label_id: e.label_id,
-                    points: Cow::Borrowed(&e.points),
-                    occluded: e.occluded,
-                    outside: e.outside,
-                })
-                .collect(),
+            elements: self.elements.iter().map(FlatElement::borrowed).collect(),
             track: self.track,
             attributes: self.attributes,
         }
