@@ -526,10 +526,11 @@ proptest! {
     }
 }
 
+/// (label id, kind, points, z-order, track index, attribute count) of a shape on a frame.
+type FlatRow = (i64, ShapeType, Vec<f64>, i64, Option<usize>, usize);
+
 /// The per-frame lists as the exporters built them before `Flat` (a map of copies): the reference.
-fn flatten_by_copy(
-    ds: &Dataset,
-) -> BTreeMap<u32, Vec<(i64, ShapeType, Vec<f64>, i64, Option<usize>, usize)>> {
+fn flatten_by_copy(ds: &Dataset) -> BTreeMap<u32, Vec<FlatRow>> {
     use cvat_format_yolo::common::{frame_count, interpolate_track};
     let end = frame_count(ds);
     let mut out: BTreeMap<u32, Vec<_>> = BTreeMap::new();
