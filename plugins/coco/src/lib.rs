@@ -176,7 +176,7 @@ fn parse_all_with(
         let name = input.display(&rel);
         let bytes = input.bytes(&rel)?;
         let text = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(&bytes);
-        let fd = match split::parse_parallel(
+        let (raw, store, names) = match split::parse_parallel(
             &name,
             text,
             task,
@@ -187,13 +187,7 @@ fn parse_all_with(
             Some(p) => {
                 diags.absorb(p.diags, |d| d);
                 read::report_duplicate_ids(&name, p.ann_ids, diags);
-                read::FileData {
-                    file: name,
-                    subset,
-                    raw: p.raw,
-                    store: p.store,
-                    names: p.names,
-                }
+                (p.raw, p.store, p.names)
             }
             None => {
                 let mut names = parse::Interner::default();
@@ -206,17 +200,17 @@ fn parse_all_with(
                     }
                 };
                 col.report_duplicate_ids();
-                let store = std::mem::take(&mut col.store);
-                read::FileData {
-                    file: name,
-                    subset,
-                    raw,
-                    store,
-                    names,
-                }
+                (raw, std::mem::take(&mut col.store), names)
             }
         };
         drop(bytes);
+        let fd = read::FileData {
+            file: name,
+            subset,
+            raw,
+            store,
+            names,
+        };
         read::check_file(&fd, task, diags);
         files.push(fd);
     }
