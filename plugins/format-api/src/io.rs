@@ -788,9 +788,10 @@ impl OutputSink for Output {
             return write_whole(self, rel, &data);
         };
         safe_rel(rel)?;
-        let disp = self.dest.display().to_string();
+        // called once per file, thousands of times: the display name is only made for an error
+        let disp = || self.dest.display().to_string();
         if let Some(mut f) = current.take() {
-            f.flush().map_err(|e| FormatError::io(&disp, e))?;
+            f.flush().map_err(|e| FormatError::io(disp(), e))?;
         }
         let w = background.get_or_insert_with(DirWriter::start);
         let sent = w.send(self.temp.join(rel), data);
@@ -798,6 +799,7 @@ impl OutputSink for Output {
             // the writer stopped early: it can only be an error
             let r = w.finish();
             *background = None;
+            let disp = disp();
             r.map_err(|(path, e)| background_error(&self.temp, &disp, &path, e))?;
             return Err(FormatError::Other(format!(
                 "{disp}: the background file writer stopped"

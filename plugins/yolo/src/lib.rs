@@ -153,7 +153,6 @@ fn write(ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropReport> {
         for f in list {
             let rel = format!("obj_{s}_data/{}.txt", f.stem());
             flat.frame_into(f.id, &mut shapes);
-            lines.clear();
             for sh in &shapes {
                 if sh.kind != ShapeType::Rectangle {
                     *other_kinds.entry(sh.kind.as_str()).or_default() += 1;
