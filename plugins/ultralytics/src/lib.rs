@@ -26,6 +26,7 @@ use cvat_format_yolo::common::{
     SizeResolver,
 };
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use yaml::{as_string, DataYaml};
 use yaml_rust2::Yaml;
 
@@ -301,9 +302,7 @@ fn write(kind: Kind, ds: &Dataset, out: &mut dyn OutputSink) -> Result<DropRepor
             }
             if !lines.is_empty() {
                 let rel = format!("labels/{s}/{}.txt", f.stem());
-                out.file(&rel)?
-                    .write_all(lines.as_bytes())
-                    .map_err(io_err(&rel))?;
+                out.write_file(&rel, lines.into_bytes())?;
             }
         }
     }
@@ -487,7 +486,7 @@ fn line_for(
                 push_fmt6(&mut line, x / w);
                 line.push(' ');
                 push_fmt6(&mut line, y / h);
-                line.push_str(&format!(" {v}"));
+                let _ = write!(line, " {v}");
             }
         }
         Kind::Classification => {}
